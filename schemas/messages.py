@@ -1,0 +1,100 @@
+"""Input contracts: one pydantic model per kind of work, one queue per kind.
+
+The checked-in JSON Schema files in ``schemas/json/`` are generated from these
+models (``python -m schemas.export``) for producers written in other languages.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+
+ItemId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:/@+-]+$"),
+    Field(description="The producer's own id; results are keyed by it, so resending an id never adds a row."),
+]
+Metadata = dict[str, str | int | float | bool | None]
+
+
+class Kind(str, enum.Enum):
+    """A kind of work: each has its own queue, task and contract."""
+
+    documents = "documents"
+    transactions = "transactions"
+    products = "products"
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+def _encodable_utf8(text: str) -> str:
+    """Reject lone surrogates, which JSON can carry as escapes but UTF-8 cannot store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(f"is not valid Unicode (position {error.start}: unpaired surrogate)") from None
+    if "\x00" in text:
+        raise ValueError("contains a NUL character")
+    return text
+
+
+class Document(_Contract):
+    """A document from a back-office system: classified, entities extracted, summarized."""
+
+    id: ItemId
+    text: str = Field(description="The document's text, UTF-8. Size limit: SLIMLINE_MAX_DOCUMENT_CHARS.")
+    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")] | None = Field(
+        default=None, description="ISO 639 code if the producer knows it; detected otherwise."
+    )
+    metadata: Metadata = Field(default_factory=dict)
+
+    @field_validator("text")
+    @classmethod
+    def _text_is_usable(cls, text: str, info: ValidationInfo) -> str:
+        _encodable_utf8(text)
+        if not text.strip():
+            raise ValueError("is empty")
+        max_chars = (info.context or {}).get("max_document_chars")
+        if max_chars is not None and len(text) > max_chars:
+            raise ValueError(f"is too long: {len(text)} characters, the limit is {max_chars}")
+        return text
+
+
+class Transaction(_Contract):
+    """A payment to flag (or not) in real time."""
+
+    id: ItemId
+    account_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    amount: Decimal = Field(description="Amount in the currency's major unit, as a JSON string or number.")
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    timestamp: datetime
+    counterparty: Annotated[str, StringConstraints(max_length=500)] | None = None
+    counterparty_iban: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$")] | None = None
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
+    channel: Annotated[str, StringConstraints(max_length=50)] | None = None
+    description: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class Product(_Contract):
+    """A product whose description is generated in several languages."""
+
+    id: ItemId
+    name: Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    attributes: dict[str, str] = Field(default_factory=dict)
+    languages: list[Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]] = Field(min_length=1, max_length=20)
+    category: Annotated[str, StringConstraints(max_length=200)] | None = None
+    tone: Annotated[str, StringConstraints(max_length=50)] | None = None
+
+
+INPUT_MODELS: dict[Kind, type[_Contract]] = {
+    Kind.documents: Document,
+    Kind.transactions: Transaction,
+    Kind.products: Product,
+}

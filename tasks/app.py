@@ -1,0 +1,67 @@
+"""The Celery app: Redis broker, JSON only, late acks, tuned redelivery, one queue per kind."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from schemas import Kind
+from tasks.names import QUEUES, TASK_NAMES
+from workers.settings import Settings, get_settings
+from workers.threads import pin_native_threads
+
+LOCAL_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def broker_transport_options(settings: Settings) -> dict[str, object]:
+    return {
+        # A message delivered to a worker that died comes back after this many seconds.
+        "visibility_timeout": settings.visibility_timeout_seconds,
+        # ...checked every restore_interval seconds (kombu's default sweep runs every ~100 s).
+        "unacked_restore_interval": settings.restore_interval_seconds,
+        "unacked_restore_throttle": 1,
+        "socket_timeout": 30,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 10,
+    }
+
+
+def create_app(settings: Settings) -> Celery:
+    app = Celery("slimline", set_as_current=True)
+    app.conf.update(
+        broker_url=settings.redis_url.get_secret_value() if settings.redis_url else LOCAL_REDIS,
+        broker_transport_options=broker_transport_options(settings),
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        # JSON only: a pickled message is refused (and recorded as a rejection), never executed.
+        task_serializer="json",
+        result_serializer="json",
+        event_serializer="json",
+        accept_content=["json"],
+        # Outcomes live in the database; nothing is kept in Redis per task.
+        result_backend=None,
+        task_ignore_result=True,
+        # At-least-once: ack after the outcome is stored.
+        task_acks_late=True,
+        task_publish_retry=True,
+        task_publish_retry_policy={"max_retries": 20, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 3},
+        task_queues=[Queue(name) for name in QUEUES.values()],
+        task_routes={TASK_NAMES[kind]: {"queue": QUEUES[kind]} for kind in Kind},
+        task_default_queue=QUEUES[Kind.documents],
+        task_create_missing_queues=False,
+        worker_consumer="workers.consumer:RecordingConsumer",
+        worker_soft_shutdown_timeout=settings.shutdown_timeout_seconds,
+        worker_enable_soft_shutdown_on_idle=True,
+        worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
+        worker_send_task_events=False,
+    )
+    app.conf.slimline_settings = settings
+    return app
+
+
+pin_native_threads(get_settings().threads_per_process)
+app = create_app(get_settings())
+
+# Registers the tasks on the app.
+import tasks.documents  # noqa: E402,F401

