@@ -30,6 +30,8 @@ def create_app(settings: Settings) -> Celery:
     app = Celery("slimline", set_as_current=True)
     app.conf.update(
         broker_url=settings.redis_url.get_secret_value() if settings.redis_url else LOCAL_REDIS,
+        # kombu's Redis transport, minus a message-loss window (see workers/broker.py).
+        broker_transport="workers.broker:Transport",
         broker_transport_options=broker_transport_options(settings),
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,

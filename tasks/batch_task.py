@@ -4,6 +4,10 @@ celery-batches acks every message of a batch once the batch function returns, ev
 raised. Here the batch function returns a report, and only messages whose outcome is stored
 (or whose retry is enqueued) are acked; the rest are given back to the queue at once. If the
 pool process dies, the whole batch goes back too.
+
+It also survives a broker reconnect: celery-batches keeps a flush timer from the old connection
+that never fires again, so items delivered afterwards would wait for a full batch (or for the
+visibility timeout) before being processed.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from collections.abc import Collection
 from typing import Any
 
 from celery.worker.request import Request
-from celery_batches import Batches, SimpleRequest
+from celery.app import Celery
+from celery.worker.consumer import Consumer
+from celery_batches import Batches, SimpleRequest, consume_queue
 from celery_batches.trace import apply_batches_task
 
 log = logging.getLogger(__name__)
@@ -21,6 +27,17 @@ log = logging.getLogger(__name__)
 
 class AckPerMessageBatches(Batches):
     abstract = True
+
+    def Strategy(self, task: Batches, app: Celery, consumer: Consumer) -> Any:  # noqa: N802 (Celery's name)
+        """Called at every consumer (re)start. Requests still buffered belong to a closed channel and
+        kombu has already returned their messages to the queue, so they are dropped, not processed."""
+        stale = len(list(consume_queue(self._buffer))) + len(list(consume_queue(self._pending)))
+        if stale:
+            log.warning("consumer restarted: %d buffered message(s) will be redelivered", stale)
+        if self._tref is not None:
+            self._tref.cancel()
+        self._tref = None
+        return super().Strategy(task, app, consumer)
 
     def flush(self, requests: Collection[Request]) -> Any:
         requests = list(requests)

@@ -72,6 +72,7 @@ def validate(kind: Kind, envelope: Envelope, settings: Settings) -> BaseModel | 
 
 def errors_from_validation(error: ValidationError) -> list[ItemError]:
     return [
-        ItemError(field=".".join(str(part) for part in detail["loc"]) or "payload", reason=detail["msg"])
+        ItemError(field=".".join(str(part) for part in detail["loc"]) or "payload",
+                  reason=detail["msg"].removeprefix("Value error, "))
         for detail in error.errors(include_url=False, include_input=False)
     ]

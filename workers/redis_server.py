@@ -78,6 +78,11 @@ class RedisServer:
             self.process.kill()
             self.process.wait()
 
+    def restart(self) -> None:
+        """Stop and start again on the same port and data directory (persisted data comes back)."""
+        self.stop()
+        self.start()
+
     def __enter__(self) -> RedisServer:
         return self.start()
 

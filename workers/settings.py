@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     max_queue_length: int = Field(default=200_000, ge=1)
 
     # Delivery guarantees (see README, "Delivery guarantees").
-    visibility_timeout_seconds: int = Field(default=120, ge=2)
+    visibility_timeout_seconds: int = Field(default=60, ge=2)
     restore_interval_seconds: int = Field(default=2, ge=1)
     max_attempts: int = Field(default=3, ge=1)
     retry_backoff_seconds: float = Field(default=1.0, gt=0)

@@ -1,0 +1,132 @@
+"""Nothing lost, nothing doubled: every accepted item ends with exactly one stored outcome,
+whatever fails around it. These tests inject real faults into real processes."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.conftest import Deployment
+from tests.support.corpus import synthetic_documents
+from tests.support.poison import MARKER
+from tests.support.services import PostgresCluster
+from workers.db.models import DeadLetter, DocumentResult, Rejection
+
+pytestmark = pytest.mark.chaos
+
+
+def _outcome_counts(deployment: Deployment) -> dict[str, int]:
+    with deployment.store.sessions() as session:
+        return {
+            "results": session.scalar(select(func.count()).select_from(DocumentResult)) or 0,
+            "distinct_ids": session.scalar(select(func.count(func.distinct(DocumentResult.document_id)))) or 0,
+            "rejections": session.scalar(select(func.count()).select_from(Rejection)) or 0,
+            "dead_letters": session.scalar(select(func.count()).select_from(DeadLetter)) or 0,
+        }
+
+
+def _wait_for_results(deployment: Deployment, at_least: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while deployment.store.count(DocumentResult) < at_least:
+        assert time.monotonic() < deadline, "worker made no progress"
+        time.sleep(0.05)
+
+
+def test_killing_workers_mid_batch_loses_and_doubles_nothing(sqlite_deployment: Deployment) -> None:
+    deployment = sqlite_deployment
+    documents = synthetic_documents(2000, seed=10)
+    deployment.enqueue(documents)
+    kills = 0
+    for _ in range(3):
+        worker = deployment.start_worker(concurrency=2)
+        _wait_for_results(deployment, at_least=deployment.store.count(DocumentResult) + 100)
+        worker.kill_hard()
+        kills += 1
+    deployment.start_worker(concurrency=2)
+    deployment.drain()
+
+    counts = _outcome_counts(deployment)
+    print(f"\nkill -9 x{kills}: sent 2000, outcomes {counts}")
+    assert counts == {"results": 2000, "distinct_ids": 2000, "rejections": 0, "dead_letters": 0}
+
+
+def test_restarting_redis_loses_no_accepted_item(sqlite_deployment: Deployment) -> None:
+    deployment = sqlite_deployment
+    documents = synthetic_documents(2000, seed=11)
+    deployment.start_worker(concurrency=2)
+    accepted: list[str] = []
+
+    def produce() -> None:
+        for start in range(0, len(documents), 100):
+            chunk = documents[start:start + 100]
+            deployment.enqueue(chunk)  # raises if a message could not be handed to Redis
+            accepted.extend(document["id"] for document in chunk)
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    _wait_for_results(deployment, at_least=300)
+    deployment.redis_server.restart()
+    producer.join(timeout=120)
+    assert not producer.is_alive()
+    deployment.drain()
+
+    stored = {row["document_id"] for row in deployment.store.iter_rows(DocumentResult)}
+    counts = _outcome_counts(deployment)
+    print(f"\nredis restart: accepted {len(accepted)}, outcomes {counts}")
+    assert len(accepted) == 2000
+    assert stored == set(accepted)
+    assert counts["results"] == counts["distinct_ids"] == 2000
+
+
+@pytest.mark.postgres
+def test_a_database_outage_delays_but_loses_nothing(postgres_deployment: Deployment, postgres: PostgresCluster) -> None:
+    deployment = postgres_deployment
+    deployment.start_worker(concurrency=2)
+    deployment.enqueue(synthetic_documents(1500, seed=12))
+    _wait_for_results(deployment, at_least=200)
+    postgres.stop()
+    time.sleep(10)
+    postgres.start()
+    deployment.drain()
+
+    counts = _outcome_counts(deployment)
+    print(f"\ndatabase outage 10 s: sent 1500, outcomes {counts}")
+    assert counts == {"results": 1500, "distinct_ids": 1500, "rejections": 0, "dead_letters": 0}
+
+
+def test_a_poison_item_is_dead_lettered_and_its_batch_mates_succeed(sqlite_deployment: Deployment) -> None:
+    deployment = sqlite_deployment
+    deployment.extra_env |= {"SLIMLINE_PLUGINS": '["tests.support.poison"]',
+                             "SLIMLINE_DOCUMENT_ENTITIES": "entities.poisoned_for_tests"}
+    documents = synthetic_documents(64, seed=13)
+    documents[17]["text"] += f" {MARKER}"
+    deployment.enqueue(documents)  # all 64 wait in the queue, so they form one batch
+    deployment.start_worker()
+    deployment.drain()
+
+    results = list(deployment.store.iter_rows(DocumentResult))
+    assert len(results) == 63
+    assert {row["batch_size"] for row in results} == {64}
+    letters = deployment.store.dead_letters()
+    assert [(letter.item_id, letter.attempts) for letter in letters] == [(documents[17]["id"], 3)]
+    assert "pathological input" in letters[0].error
+    assert letters[0].payload == documents[17]
+
+
+def test_sigterm_returns_buffered_work_to_the_queue(sqlite_deployment: Deployment) -> None:
+    deployment = sqlite_deployment
+    deployment.enqueue(synthetic_documents(1500, seed=14))
+    worker = deployment.start_worker(concurrency=2)
+    _wait_for_results(deployment, at_least=200)
+    assert worker.stop() == 0  # warm shutdown, not a crash
+    stored_at_shutdown = deployment.store.count(DocumentResult)
+    deployment.start_worker(concurrency=2)
+    deployment.drain()
+
+    counts = _outcome_counts(deployment)
+    print(f"\nSIGTERM at {stored_at_shutdown} stored: sent 1500, outcomes {counts}")
+    assert stored_at_shutdown < 1500
+    assert counts == {"results": 1500, "distinct_ids": 1500, "rejections": 0, "dead_letters": 0}
