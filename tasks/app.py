@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
+from typing import Any
+
 from celery import Celery
 from kombu import Queue
 
@@ -26,6 +29,18 @@ def broker_transport_options(settings: Settings) -> dict[str, object]:
     }
 
 
+def broker_tls(settings: Settings) -> dict[str, Any] | None:
+    """TLS options for a ``rediss://`` broker: the server certificate is always verified."""
+    if settings.redis_url is None or not settings.redis_url.get_secret_value().startswith("rediss://"):
+        return None
+    options: dict[str, Any] = {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    for key, path in (("ssl_ca_certs", settings.redis_tls_ca_file), ("ssl_certfile", settings.redis_tls_cert_file),
+                      ("ssl_keyfile", settings.redis_tls_key_file)):
+        if path is not None:
+            options[key] = str(path)
+    return options
+
+
 def create_app(settings: Settings) -> Celery:
     app = Celery("slimline", set_as_current=True)
     app.conf.update(
@@ -33,6 +48,7 @@ def create_app(settings: Settings) -> Celery:
         # kombu's Redis transport, minus a message-loss window (see workers/broker.py).
         broker_transport="workers.broker:Transport",
         broker_transport_options=broker_transport_options(settings),
+        broker_use_ssl=broker_tls(settings),
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
         # JSON only: a pickled message is refused (and recorded as a rejection), never executed.

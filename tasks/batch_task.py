@@ -18,11 +18,22 @@ from typing import Any
 
 from celery.worker.request import Request
 from celery.app import Celery
+from celery.exceptions import InvalidTaskError
 from celery.worker.consumer import Consumer
 from celery_batches import Batches, SimpleRequest, consume_queue
 from celery_batches.trace import apply_batches_task
 
 log = logging.getLogger(__name__)
+
+
+def check_task_body(body: Any) -> None:
+    """A protocol-2 task body is ``[args, kwargs, embed]``. Anything else would crash the consumer
+    (and, redelivered, crash it again); raising InvalidTaskError makes Celery reject it instead."""
+    if isinstance(body, dict) and "args" in body:  # protocol 1
+        return
+    if not (isinstance(body, (list, tuple)) and len(body) == 3 and isinstance(body[0], (list, tuple))
+            and isinstance(body[1], dict) and isinstance(body[2], (dict, type(None)))):
+        raise InvalidTaskError(f"task body must be [args, kwargs, embed], got {type(body).__name__}")
 
 
 class AckPerMessageBatches(Batches):
@@ -37,7 +48,14 @@ class AckPerMessageBatches(Batches):
         if self._tref is not None:
             self._tref.cancel()
         self._tref = None
-        return super().Strategy(task, app, consumer)
+        handle = super().Strategy(task, app, consumer)
+
+        def handle_well_formed(message: Any, body: Any, *args: Any, **kwargs: Any) -> Any:
+            if body is None:
+                check_task_body(message.payload)
+            return handle(message, body, *args, **kwargs)
+
+        return handle_well_formed
 
     def flush(self, requests: Collection[Request]) -> Any:
         requests = list(requests)

@@ -90,7 +90,9 @@ class Deployment:
 
     @property
     def broker(self) -> redis.Redis:
-        return broker_client(self.app)
+        if not hasattr(self, "_broker"):
+            self._broker = broker_client(self.app)
+        return self._broker
 
     def start_worker(self, concurrency: int = 1) -> WorkerProcess:
         worker = WorkerProcess(self.env(), self.tmp_path / f"worker-{len(self.workers)}.log",

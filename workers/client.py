@@ -48,12 +48,6 @@ def check_item(kind: Kind, item: Any, settings: Settings) -> list[ItemError]:
     return []
 
 
-def queue_length(app: Celery, kind: Kind) -> int:
-    with app.connection_for_write() as connection:
-        client: redis.Redis = connection.default_channel.client
-        return int(client.llen(QUEUES[kind]))
-
-
 def enqueue(
     kind: Kind,
     items: Iterable[Any | RejectedItem],
@@ -82,7 +76,7 @@ def enqueue(
                 report.rejected.append(RejectedItem(position, _id_of(item), errors))
                 continue
             if report.accepted % _CHUNK == 0:
-                _check_back_pressure(app, kind, settings)
+                _check_back_pressure(producer.channel.client, kind, settings)
             result = app.send_task(TASK_NAMES[kind], args=[item], kwargs=kwargs, queue=QUEUES[kind],
                                    producer=producer)
             report.task_ids.append(result.id)
@@ -109,8 +103,8 @@ def _id_of(item: Any) -> str | None:
     return item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
 
 
-def _check_back_pressure(app: Celery, kind: Kind, settings: Settings) -> None:
-    length = queue_length(app, kind)
+def _check_back_pressure(client: redis.Redis, kind: Kind, settings: Settings) -> None:
+    length = int(client.llen(QUEUES[kind]))
     if length >= settings.max_queue_length:
         raise QueueFull(
             f"queue {QUEUES[kind]!r} holds {length} messages (limit SLIMLINE_MAX_QUEUE_LENGTH="

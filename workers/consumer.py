@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any
 
 from celery.worker.consumer import Consumer
+from kombu.exceptions import ContentDisallowed
 
 from schemas import ItemError
 from workers.batching import rejection_row
@@ -54,8 +55,11 @@ class RecordingConsumer(Consumer):
         super().on_decode_error(message, exc)
 
     def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
-        self._record(message, "content_type",
-                     f"refused {message.content_type!r} message (only JSON is accepted): {type(exc).__name__}")
+        if isinstance(exc, ContentDisallowed):
+            self._record(message, "content_type",
+                         f"refused {message.content_type!r} message (only JSON is accepted)")
+        else:
+            self._record(message, "body", str(exc))
         super().on_invalid_task(body, message, exc)
 
     def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:

@@ -15,7 +15,8 @@ UNACKED_KEY = "unacked"
 
 
 def broker_client(app: Celery) -> redis.Redis:
-    return redis.Redis.from_url(app.conf.broker_url, socket_timeout=10, socket_connect_timeout=5)
+    """A Redis client configured exactly as the app's broker connection (password, TLS, timeouts)."""
+    return app.connection_for_read().default_channel.client
 
 
 def queue_depths(client: redis.Redis) -> dict[str, int]:

@@ -33,15 +33,18 @@ def free_port() -> int:
 class RedisServer:
     """Start with :meth:`start`, stop with :meth:`stop`; data survives a restart on the same directory."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, max_memory: str = "512mb") -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, max_memory: str = "512mb",
+                 password: str | None = None) -> None:
         self.data_dir = Path(data_dir)
+        self.password = password
         self.port = port or free_port()
         self.max_memory = max_memory
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        credentials = f":{self.password}@" if self.password else ""
+        return f"redis://{credentials}127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -52,6 +55,8 @@ class RedisServer:
             "--maxmemory", self.max_memory, "--maxmemory-policy", "noeviction",
             "--daemonize", "no", "--logfile", str((self.data_dir / "redis.log").resolve()),
         ]  # fmt: skip
+        if self.password:
+            command += ["--requirepass", self.password]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)

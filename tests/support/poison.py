@@ -20,5 +20,5 @@ class PoisonedExtractor(SpacyEntityExtractor):
 
 
 @register("entities.poisoned_for_tests")
-def make_poisoned(package: str, model_dir: Path | None = None) -> PoisonedExtractor:
-    return PoisonedExtractor(package, model_dir)
+def make_poisoned(package: str, model_dir: Path | None = None, manifest_dir: Path | None = None) -> PoisonedExtractor:
+    return PoisonedExtractor(package, model_dir, manifest_dir=manifest_dir)

@@ -9,7 +9,7 @@ import spacy
 from spacy.language import Language
 
 from schemas import Entity
-from workers.models.integrity import verify
+from workers.models.integrity import MANIFEST_DIR, verify
 from workers.registry import register
 
 # Components an NER-only pipeline does not need (tok2vec feeds ner, so it stays).
@@ -26,15 +26,17 @@ def _installed_model_dir(package: str) -> Path:
 
 
 class SpacyEntityExtractor:
-    def __init__(self, package: str, model_dir: Path | None = None, batch_size: int = 64) -> None:
+    def __init__(self, package: str, model_dir: Path | None = None, batch_size: int = 64,
+                 manifest_dir: Path | None = None) -> None:
+        """Load the installed ``package``, or the model in ``model_dir`` if given (its manifest is looked
+        up in ``manifest_dir``, default: Slimline's own manifests)."""
         if model_dir is None:
             self.name, self.version = package, importlib.metadata.version(package)
             model_dir = _installed_model_dir(package)
-            verify(self.name, self.version, model_dir)
         else:
             meta = spacy.util.load_meta(model_dir / "meta.json")
             self.name, self.version = f"{meta['lang']}_{meta['name']}", meta["version"]
-            verify(self.name, self.version, model_dir)
+        verify(self.name, self.version, model_dir, manifest_dir or MANIFEST_DIR)
         self.batch_size = batch_size
         self.nlp: Language = spacy.load(model_dir, exclude=_NOT_NEEDED)
 
@@ -46,5 +48,6 @@ class SpacyEntityExtractor:
 
 
 @register("entities.spacy")
-def make_spacy_entities(package: str, model_dir: Path | None = None) -> SpacyEntityExtractor:
-    return SpacyEntityExtractor(package, model_dir)
+def make_spacy_entities(package: str, model_dir: Path | None = None,
+                        manifest_dir: Path | None = None) -> SpacyEntityExtractor:
+    return SpacyEntityExtractor(package, model_dir, manifest_dir=manifest_dir)

@@ -21,19 +21,19 @@ def file_hashes(model_dir: Path) -> dict[str, str]:
     return hashes
 
 
-def manifest_path(name: str, version: str) -> Path:
-    return MANIFEST_DIR / f"{name}-{version}.json"
+def manifest_path(name: str, version: str, manifest_dir: Path = MANIFEST_DIR) -> Path:
+    return manifest_dir / f"{name}-{version}.json"
 
 
-def write_manifest(name: str, version: str, model_dir: Path) -> Path:
-    path = manifest_path(name, version)
+def write_manifest(name: str, version: str, model_dir: Path, manifest_dir: Path = MANIFEST_DIR) -> Path:
+    path = manifest_path(name, version, manifest_dir)
     path.write_text(json.dumps(file_hashes(model_dir), indent=2, sort_keys=True) + "\n")
     return path
 
 
-def verify(name: str, version: str, model_dir: Path) -> None:
+def verify(name: str, version: str, model_dir: Path, manifest_dir: Path = MANIFEST_DIR) -> None:
     """Raise unless every file of the model matches the manifest, and no file is missing or extra."""
-    path = manifest_path(name, version)
+    path = manifest_path(name, version, manifest_dir)
     if not path.exists():
         raise ModelIntegrityError(f"no hash manifest for {name} {version} ({path}); refusing to load unverified model")
     expected = json.loads(path.read_text())

@@ -23,7 +23,8 @@ class DocumentPipeline:
     def __init__(self, settings: Settings) -> None:
         self.language = registry.create(settings.document_language)
         self.entities = registry.create(
-            settings.document_entities, package=settings.spacy_model, model_dir=settings.model_dir
+            settings.document_entities, package=settings.spacy_model, model_dir=settings.model_dir,
+            manifest_dir=settings.model_manifest_dir,
         )
         self.model = self.entities.name
         self.model_version = self.entities.version
