@@ -212,18 +212,33 @@ def dlq_list(all: Annotated[bool, typer.Option("--all", help="Include replayed o
 def dlq_replay(ids: Annotated[list[str] | None, typer.Argument(help="Message ids; none means all.")] = None) -> None:
     """Enqueue dead letters again as fresh first attempts."""
     from tasks.app import app as celery_app
-    from tasks.names import QUEUES, TASK_NAMES
+    from workers.client import send_item
 
     settings = get_settings()
     store = _store()
     letters = store.dead_letters(ids or None)
     for letter in letters:
-        kind = Kind(letter.kind)
-        celery_app.send_task(TASK_NAMES[kind], args=[letter.payload], kwargs={"producer": settings.producer_id},
-                             task_id=letter.message_id, queue=QUEUES[kind])
+        send_item(celery_app, Kind(letter.kind), letter.payload, {"producer": settings.producer_id},
+                  task_id=letter.message_id)
     store.mark_replayed([letter.message_id for letter in letters])
     store.audit(settings.producer_id, "dlq.replay", None, {"message_ids": [letter.message_id for letter in letters]})
     console.print(f"replayed {len(letters)} dead letter(s)")
+
+
+@app.command("model-manifest")
+def model_manifest(
+    model_dir: Annotated[Path, typer.Argument(help="A spaCy model folder (with meta.json).")],
+    out_dir: Annotated[Path, typer.Option(help="Where to write the manifest (SLIMLINE_MODEL_MANIFEST_DIR).")],
+) -> None:
+    """Record the SHA-256 of every file of a local model, so workers can verify it before loading."""
+    import spacy
+
+    from workers.models.integrity import write_manifest
+
+    meta = spacy.util.load_meta(model_dir / "meta.json")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = write_manifest(f"{meta['lang']}_{meta['name']}", meta["version"], model_dir, manifest_dir=out_dir)
+    console.print(f"wrote {path}")
 
 
 @app.command()

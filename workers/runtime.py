@@ -31,12 +31,11 @@ def _build_pipeline(kind: Kind):  # type: ignore[no-untyped-def]
 def _republish(kind: Kind):  # type: ignore[no-untyped-def]
     def republish(envelope: Envelope, attempt: int, delay: float) -> None:
         from tasks.app import app
-        from tasks.names import QUEUES, TASK_NAMES
+        from workers.client import send_item
 
         kwargs = {"attempt": attempt} | ({"producer": envelope.producer} if envelope.producer else {})
         # Same task id: every attempt of an item shares one key in the outcome tables.
-        app.send_task(TASK_NAMES[kind], args=list(envelope.args), kwargs=kwargs, task_id=envelope.message_id,
-                      queue=QUEUES[kind], countdown=delay)
+        send_item(app, kind, envelope.payload, kwargs, task_id=envelope.message_id, countdown=delay)
 
     return republish
 
