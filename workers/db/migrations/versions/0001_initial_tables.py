@@ -27,6 +27,7 @@ def upgrade() -> None:
     sa.Column('message_id', sa.String(length=64), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
     sa.Column('item_id', sa.String(length=200), nullable=True),
+    sa.Column('producer', sa.String(length=200), nullable=True),
     sa.Column('payload', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
     sa.Column('error', sa.Text(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
@@ -46,6 +47,7 @@ def upgrade() -> None:
     sa.Column('batch_seconds', sa.Float(), nullable=False),
     sa.Column('attempt', sa.Integer(), nullable=False),
     sa.Column('message_id', sa.String(length=64), nullable=False),
+    sa.Column('producer', sa.String(length=200), nullable=True),
     sa.Column('worker', sa.String(length=200), nullable=False),
     sa.Column('processed_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('document_id')
@@ -54,6 +56,7 @@ def upgrade() -> None:
     sa.Column('message_id', sa.String(length=64), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
     sa.Column('item_id', sa.String(length=200), nullable=True),
+    sa.Column('producer', sa.String(length=200), nullable=True),
     sa.Column('field', sa.String(length=200), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('errors', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
