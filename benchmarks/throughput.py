@@ -154,7 +154,6 @@ def deployment(root: Path, concurrency: int, batch_size: int, max_wait_seconds: 
             **os.environ,
             "SLIMLINE_REDIS_URL": redis_server.url,
             "SLIMLINE_DATABASE_URL": database_url,
-            # Setting one field of a nested policy replaces the whole policy: both fields are needed.
             "SLIMLINE_DOCUMENTS__MAX_BATCH_SIZE": str(batch_size),
             "SLIMLINE_DOCUMENTS__MAX_WAIT_SECONDS": str(max_wait_seconds),
             "PYTHONPATH": str(REPO_ROOT),

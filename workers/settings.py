@@ -20,6 +20,28 @@ class BatchPolicy(BaseModel):
     max_wait_seconds: float = Field(gt=0, le=60)
 
 
+# One class per queue, so that overriding one field from the environment keeps the other's default.
+class DocumentsBatching(BatchPolicy):
+    """Throughput stream: fill batches."""
+
+    max_batch_size: int = Field(default=64, ge=1, le=1024)
+    max_wait_seconds: float = Field(default=0.5, gt=0, le=60)
+
+
+class TransactionsBatching(BatchPolicy):
+    """Latency-critical stream: small batches, short waits."""
+
+    max_batch_size: int = Field(default=32, ge=1, le=1024)
+    max_wait_seconds: float = Field(default=0.05, gt=0, le=60)
+
+
+class ProductsBatching(BatchPolicy):
+    """Slow generative stream: few items per batch."""
+
+    max_batch_size: int = Field(default=4, ge=1, le=1024)
+    max_wait_seconds: float = Field(default=1.0, gt=0, le=60)
+
+
 def _default_producer() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
 
@@ -36,10 +58,10 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr("sqlite:///slimline.db")
     data_dir: Path = Path(".slimline")
 
-    # Batching, per queue: latency-critical, throughput, slow generative.
-    documents: BatchPolicy = BatchPolicy(max_batch_size=64, max_wait_seconds=0.5)
-    transactions: BatchPolicy = BatchPolicy(max_batch_size=32, max_wait_seconds=0.05)
-    products: BatchPolicy = BatchPolicy(max_batch_size=4, max_wait_seconds=1.0)
+    # Batching, per queue, e.g. SLIMLINE_DOCUMENTS__MAX_BATCH_SIZE=128.
+    documents: DocumentsBatching = DocumentsBatching()
+    transactions: TransactionsBatching = TransactionsBatching()
+    products: ProductsBatching = ProductsBatching()
 
     # Input limits.
     max_document_chars: int = Field(default=100_000, ge=1)
