@@ -45,7 +45,7 @@ def _encodable_utf8(text: str) -> str:
 
 
 class Document(_Contract):
-    """A document from a back-office system: classified, entities extracted, summarized."""
+    """A document from a back-office system; Slimline detects its language and extracts entities."""
 
     id: ItemId
     text: str = Field(description="The document's text, UTF-8. Size limit: SLIMLINE_MAX_DOCUMENT_CHARS.")

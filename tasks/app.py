@@ -23,6 +23,8 @@ def broker_transport_options(settings: Settings) -> dict[str, object]:
         # ...checked every restore_interval seconds (kombu's default sweep runs every ~100 s).
         "unacked_restore_interval": settings.restore_interval_seconds,
         "unacked_restore_throttle": 1,
+        # Slimline does not use message priorities: one Redis list per queue (workers/broker.py fetches from it).
+        "priority_steps": [0],
         "socket_timeout": 30,
         "socket_connect_timeout": 5,
         "health_check_interval": 10,
@@ -45,7 +47,7 @@ def create_app(settings: Settings) -> Celery:
     app = Celery("slimline", set_as_current=True)
     app.conf.update(
         broker_url=settings.redis_url.get_secret_value() if settings.redis_url else LOCAL_REDIS,
-        # kombu's Redis transport, minus a message-loss window (see workers/broker.py).
+        # kombu's Redis transport with an atomic fetch (see workers/broker.py).
         broker_transport="workers.broker:Transport",
         broker_transport_options=broker_transport_options(settings),
         broker_use_ssl=broker_tls(settings),
@@ -68,8 +70,6 @@ def create_app(settings: Settings) -> Celery:
         task_default_queue=QUEUES[Kind.documents],
         task_create_missing_queues=False,
         worker_consumer="workers.consumer:RecordingConsumer",
-        worker_soft_shutdown_timeout=settings.shutdown_timeout_seconds,
-        worker_enable_soft_shutdown_on_idle=True,
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         worker_send_task_events=False,

@@ -13,7 +13,9 @@ visibility timeout) before being processed.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Collection
+from datetime import datetime, timezone
 from typing import Any
 
 from celery.worker.request import Request
@@ -26,11 +28,27 @@ from celery_batches.trace import apply_batches_task
 log = logging.getLogger(__name__)
 
 
-def check_task_body(body: Any) -> None:
-    """A protocol-2 task body is ``[args, kwargs, embed]``. Anything else would crash the consumer
-    (and, redelivered, crash it again); raising InvalidTaskError makes Celery reject it instead."""
-    if isinstance(body, dict) and "args" in body:  # protocol 1
-        return
+MESSAGE_ID = re.compile(r"^[\x21-\x7e]{1,64}$")
+
+
+def check_task_message(headers: Any, body: Any, max_eta_seconds: float) -> None:
+    """Refuse what would crash or stall the consumer (raising InvalidTaskError makes Celery record
+    and reject the message): a protocol-2 message needs string ``task`` and ``id`` headers, a body
+    ``[args, kwargs, embed]``, and an ``eta``, if any, within ``max_eta_seconds`` (a message held
+    longer than the visibility timeout would be delivered again while held)."""
+    if not isinstance(headers, dict) or not isinstance(headers.get("task"), str):
+        raise InvalidTaskError("not a Celery protocol 2 message (no task header)")
+    if not isinstance(headers.get("id"), str) or not MESSAGE_ID.match(headers["id"]):
+        raise InvalidTaskError("header id must be 1 to 64 printable ASCII characters")
+    eta = headers.get("eta")
+    if eta is not None:
+        try:
+            when = datetime.fromisoformat(eta)
+        except (TypeError, ValueError):
+            raise InvalidTaskError(f"header eta is not an ISO 8601 time: {eta!r}"[:200]) from None
+        when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        if (when - datetime.now(timezone.utc)).total_seconds() > max_eta_seconds:
+            raise InvalidTaskError(f"header eta is more than {max_eta_seconds:.0f} s ahead")
     if not (isinstance(body, (list, tuple)) and len(body) == 3 and isinstance(body[0], (list, tuple))
             and isinstance(body[1], dict) and isinstance(body[2], (dict, type(None)))):
         raise InvalidTaskError(f"task body must be [args, kwargs, embed], got {type(body).__name__}")
@@ -49,10 +67,11 @@ class AckPerMessageBatches(Batches):
             self._tref.cancel()
         self._tref = None
         handle = super().Strategy(task, app, consumer)
+        settings = app.conf.slimline_settings
+        max_eta_seconds = settings.retry_backoff_max_seconds + settings.visibility_timeout_seconds / 4
 
         def handle_well_formed(message: Any, body: Any, *args: Any, **kwargs: Any) -> Any:
-            if body is None:
-                check_task_body(message.payload)
+            check_task_message(message.headers, message.payload if body is None else body, max_eta_seconds)
             return handle(message, body, *args, **kwargs)
 
         return handle_well_formed
@@ -62,9 +81,10 @@ class AckPerMessageBatches(Batches):
         serializable = ([SimpleRequest.from_request(request) for request in requests],)
 
         def on_return(report: Any) -> None:
-            if isinstance(report, dict) and isinstance(report.get("requeue"), list):
+            try:
                 requeue = set(report["requeue"])
-            else:  # the batch function raised: nothing is known to be stored
+            except (TypeError, KeyError):  # the batch function raised: nothing is known to be stored
+                log.error("batch of %d ended without a report; returning it to the queue", len(requests))
                 requeue = {request.id for request in requests}
             for request in requests:
                 if request.id in requeue:

@@ -51,7 +51,10 @@ def test_enqueue_sends_good_lines_and_reports_bad_ones_by_line_number(sqlite_dep
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert sorted(row["document_id"] for row in rows) == sorted(document["id"] for document in good)
     status = slimline(deployment, "status")
-    assert "document_results │ 30" in status.stdout.replace("  ", " ").replace("  ", " ") or "30" in status.stdout
+    counts = {cells[0]: cells[1] for line in status.stdout.splitlines()
+              if len(cells := [cell.strip() for cell in line.strip("│ ").split("│")]) == 2}
+    assert counts["document_results"] == "30" and counts["queue documents"] == "0"
+    assert counts["workers"] == "1"
 
 
 def test_enqueue_reads_standard_input(sqlite_deployment: Deployment) -> None:

@@ -66,3 +66,29 @@ def test_retry_metadata_is_read_defensively() -> None:
     assert Envelope("m", [{}], {"attempt": 3}).attempt == 3
     assert Envelope("m", [{}], {"attempt": "3"}).attempt == 1
     assert Envelope("m", [{}], {"attempt": -1}).attempt == 1
+
+
+def test_the_message_guard_refuses_what_would_crash_the_consumer() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from celery.exceptions import InvalidTaskError
+
+    from tasks.batch_task import check_task_message
+
+    body = [[{"id": "d", "text": "t"}], {}, {}]
+    soon = (datetime.now(timezone.utc) + timedelta(seconds=5)).isoformat()
+    check_task_message({"task": "slimline.documents.process", "id": "abc-1", "eta": soon}, body, 30)
+    bad = [
+        ({"task": "slimline.documents.process"}, body, "id"),
+        ({"task": "slimline.documents.process", "id": ["a"]}, body, "id"),
+        ({"task": "slimline.documents.process", "id": "x" * 65}, body, "id"),
+        ({"id": "abc"}, body, "task header"),
+        ({"task": "t", "id": "abc", "eta": "tomorrow"}, body, "eta"),
+        ({"task": "t", "id": "abc", "eta": "2999-01-01T00:00:00"}, body, "eta"),
+        ({"task": "t", "id": "abc"}, "text", "body"),
+        ({"task": "t", "id": "abc"}, [1, 2, 3], "body"),
+        ({"task": "t", "id": "abc"}, {"args": []}, "body"),
+    ]
+    for headers, message_body, mentioned in bad:
+        with pytest.raises(InvalidTaskError, match=mentioned):
+            check_task_message(headers, message_body, 30)

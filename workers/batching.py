@@ -24,6 +24,7 @@ from workers.envelope import Envelope, validate
 from workers.pipelines.base import Pipeline
 from workers.retry import RetryBudgetExhausted, backoff_delay, is_transient_database_error, retry_transient
 from workers.settings import Settings
+from workers.storable import storable_json, storable_text
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,9 @@ def rejection_row(kind: Kind | str, envelope: Envelope, errors: list[ItemError])
         "kind": kind_value,
         "item_id": envelope.item_id(),
         "producer": envelope.producer,
-        "field": errors[0].field[:200],
-        "reason": errors[0].reason,
-        "errors": [error.model_dump() for error in errors],
+        "field": storable_text(errors[0].field, 200),
+        "reason": storable_text(errors[0].reason, 2000),
+        "errors": storable_json([error.model_dump() for error in errors]),
         "payload_excerpt": envelope.excerpt(),
     }
 
@@ -89,8 +90,8 @@ def dead_letter_row(kind: Kind, envelope: Envelope, error: BaseException) -> dic
         "kind": kind.value,
         "item_id": envelope.item_id(),
         "producer": envelope.producer,
-        "payload": envelope.payload,
-        "error": f"{type(error).__name__}: {error}"[:2000],
+        "payload": storable_json(envelope.payload),
+        "error": storable_text(f"{type(error).__name__}: {error}", 2000),
         "attempts": envelope.attempt,
     }
 
@@ -102,6 +103,28 @@ class BatchRunner:
         self.republish = republish
         self.settings = settings
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
+
+    def run_safely(self, envelopes: Sequence[Envelope]) -> BatchReport:
+        """:meth:`run`, and if something outside the pipeline fails (the batch is not to blame as a
+        whole), item by item; an item that still fails is dead-lettered, so no message can make its
+        batch go round forever."""
+        try:
+            return self.run(envelopes)
+        except Exception:
+            log.exception("batch of %d failed outside the pipeline; processing it item by item", len(envelopes))
+        report = BatchReport(size=len(envelopes))
+        for envelope in envelopes:
+            try:
+                report.requeue += self.run([envelope]).requeue
+            except Exception as error:
+                try:
+                    self.store.save(self.pipeline.kind, Outcomes(dead_letters=[
+                        dead_letter_row(self.pipeline.kind, envelope, error)]))
+                except Exception:
+                    log.exception("could not store a dead letter for %s; returning it to the queue",
+                                  envelope.message_id)
+                    report.requeue.append(envelope.message_id)
+        return report
 
     def run(self, envelopes: Sequence[Envelope]) -> BatchReport:
         kind = self.pipeline.kind

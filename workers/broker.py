@@ -1,68 +1,197 @@
-"""kombu's Redis transport with one gap in its at-least-once delivery closed.
+"""kombu's Redis transport with an atomic fetch, so that no message can vanish in transit.
 
-kombu takes a message off its queue (BRPOP), then records it as unacknowledged in a second
-command. If Redis goes away between the two (a restart, a failover), stock kombu drops the
-message: it is neither in the queue nor in the ``unacked`` hash. Here such a message is kept
-in memory and pushed back to its queue as soon as the consumer has a connection again.
+Stock kombu takes a message with ``BRPOP`` and records it as unacknowledged in a second command.
+Redis deletes the message when it sends the BRPOP reply, so a message is in neither place while the
+reply sits unread in the worker's socket (a consumer keeps a BRPOP outstanding almost all the time),
+and ``kill -9`` or a Redis restart at that moment loses it.
+
+Here the message is moved atomically with ``BLMOVE`` into a fetching list owned by the channel;
+recording it as unacknowledged and removing it from that list happen in one ``MULTI``. Each channel
+keeps a heartbeat key alive; the periodic restore sweep (kombu's ``restore_visible``) returns the
+contents of fetching lists whose owner stopped beating to their queues. Needs Redis >= 6.2.
+
 Selected with Celery's ``broker_transport`` setting; broker URLs stay ``redis://``/``rediss://``.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+import uuid
+from queue import Empty
+from time import monotonic, time
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import dumps, loads
 
 log = logging.getLogger(__name__)
 
-_orphans: list[tuple[dict[str, Any], str, str]] = []  # (raw message, exchange, routing key)
-_orphans_lock = threading.Lock()
+FETCHING_LISTS = "slimline:fetching-lists"  # set of every fetching list key
+UNPARSEABLE = "slimline:unparseable"  # raw items that are not kombu messages (kept, bounded)
+# With several queues on one channel, BLMOVE waits on one queue at a time, this long at most.
+MULTI_QUEUE_WAIT_SECONDS = 0.1
 
 
-def orphan_count() -> int:
-    with _orphans_lock:
-        return len(_orphans)
+def fetching_list(owner: str, queue: str) -> str:
+    return f"slimline:fetching:{owner}:{queue}"
+
+
+def heartbeat_key(owner: str) -> str:
+    return f"slimline:fetching-alive:{owner}"
+
+
+def _parse_fetching_list(key: str) -> tuple[str, str]:
+    _, _, owner, queue = key.split(":", 3)
+    return owner, queue
+
+
+def return_to_queue(client: Any, key: str) -> int:
+    """Move every message of a fetching list back to the consuming end of its queue."""
+    _, queue = _parse_fetching_list(key)
+    moved = 0
+    while client.lmove(key, queue, "RIGHT", "RIGHT") is not None:
+        moved += 1
+    return moved
 
 
 class QoS(kombu_redis.QoS):
     def append(self, message: Any, delivery_tag: str) -> None:
-        try:
-            super().append(message, delivery_tag)
-        except Exception:
-            delivery = message.delivery_info
-            with _orphans_lock:
-                _orphans.append((message._raw, delivery["exchange"], delivery["routing_key"]))
-            log.warning("broker connection lost while taking message %s; it will be returned to its queue",
-                        delivery_tag)
-            raise
+        """Record the message as unacknowledged and take it off the fetching list, atomically."""
+        delivery = message.delivery_info
+        fetched = self.channel.fetched
+        with self.pipe_or_acquire() as pipe:
+            pipe.zadd(self.unacked_index_key, {delivery_tag: time()})
+            pipe.hset(self.unacked_key, delivery_tag,
+                      dumps([message._raw, delivery["exchange"], delivery["routing_key"]]))
+            if fetched is not None:
+                pipe.lrem(fetched[0], 1, fetched[1])
+            pipe.execute()
+        virtual.QoS.append(self, message, delivery_tag)
+
+    def restore_visible(self, start: int = 0, num: int = 10, interval: int = 10) -> None:
+        self.channel.sweep_fetching_lists()
+        super().restore_visible(start=start, num=num, interval=interval)
 
 
 class Channel(kombu_redis.Channel):
     QoS = QoS
 
-    def basic_consume(self, *args: Any, **kwargs: Any) -> Any:
-        self._return_orphans()
-        return super().basic_consume(*args, **kwargs)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.owner = uuid.uuid4().hex
+        self.fetched: tuple[str, bytes] | None = None  # (fetching list, raw item) during delivery
+        self._fetch_queue: str | None = None
+        self._fetch_incomplete = False
+        self._registered_lists: set[str] = set()
 
-    def _return_orphans(self) -> None:
-        with _orphans_lock:
-            pending = list(_orphans)
-            _orphans.clear()
-        if not pending:
-            return
-        try:
+    @property
+    def heartbeat_seconds(self) -> int:
+        return max(int(self.visibility_timeout), 5)
+
+    def _register_fetching_list(self, queue: str) -> str:
+        key = fetching_list(self.owner, queue)
+        if key not in self._registered_lists:
             with self.conn_or_acquire() as client:
-                pipe = client.pipeline()
-                for raw, exchange, routing_key in pending:
-                    self._do_restore_message(raw, exchange, routing_key, pipe)
-                pipe.execute()
-        except Exception:
-            with _orphans_lock:
-                _orphans.extend(pending)
-            raise
-        log.warning("returned %d message(s) taken during a broker outage to their queues", len(pending))
+                client.pipeline().set(heartbeat_key(self.owner), 1, ex=self.heartbeat_seconds) \
+                    .sadd(FETCHING_LISTS, key).execute()
+            self._registered_lists.add(key)
+        return key
+
+    def _return_own_messages(self) -> None:
+        with self.conn_or_acquire() as client:
+            moved = sum(return_to_queue(client, key) for key in self._registered_lists)
+        if moved:
+            log.warning("returned %d message(s) from an interrupted fetch to their queues", moved)
+
+    def _brpop_start(self, timeout: float | None = None) -> None:
+        if timeout is None:
+            timeout = self.brpop_timeout
+        queues = self._queue_cycle.consume(len(self.active_queues))
+        if not queues:
+            return
+        if self._fetch_incomplete:  # the last fetch's reply was never handled: its message is ours
+            self._return_own_messages()
+            self._fetch_incomplete = False
+        queue = queues[0]
+        if len(queues) > 1:
+            timeout = min(timeout, MULTI_QUEUE_WAIT_SECONDS)
+        key = self._register_fetching_list(queue)
+        self._fetch_queue = queue
+        self._in_poll = self.client.connection
+        self._brpop_sent_at = monotonic()
+        self._fetch_incomplete = True
+        self.client.connection.send_command("BLMOVE", queue, key, "RIGHT", "LEFT", timeout or 0)
+
+    def _brpop_read(self, **options: Any) -> bool:
+        try:
+            try:
+                item = self.client.parse_response(self.client.connection, "BLMOVE", **options)
+            except self.connection_errors:
+                self.client.connection.disconnect()
+                raise
+            queue = str(self._fetch_queue)
+            self._queue_cycle.rotate(queue)
+            if item is None:
+                self._fetch_incomplete = False
+                raise Empty()
+            key = fetching_list(self.owner, queue)
+            try:
+                payload = loads(bytes_to_str(item))
+            except ValueError:
+                self._set_aside_unparseable(key, item)
+                self._fetch_incomplete = False
+                return True
+            self.fetched = (key, item)
+            try:
+                self.connection._deliver(payload, queue)
+            finally:
+                self.fetched = None
+            self._fetch_incomplete = False
+            return True
+        finally:
+            self._in_poll = None
+            self._flush_brpop_reauth()
+
+    def _set_aside_unparseable(self, key: str, item: bytes) -> None:
+        log.error("set aside an item of %s that is not a kombu message (kept in %s)", key, UNPARSEABLE)
+        with self.conn_or_acquire() as client:
+            client.pipeline().lrem(key, 1, item).lpush(UNPARSEABLE, item).ltrim(UNPARSEABLE, 0, 999).execute()
+
+    def sweep_fetching_lists(self) -> None:
+        """Beat this channel's heart; return messages of fetching lists whose owner is gone."""
+        with self.conn_or_acquire() as client:
+            if self._registered_lists:  # (re-added: a sweep elsewhere may have dropped them during a stall)
+                client.pipeline().set(heartbeat_key(self.owner), 1, ex=self.heartbeat_seconds) \
+                    .sadd(FETCHING_LISTS, *self._registered_lists).execute()
+            for raw_key in client.smembers(FETCHING_LISTS):
+                key = bytes_to_str(raw_key)
+                owner, _ = _parse_fetching_list(key)
+                if owner == self.owner or client.exists(heartbeat_key(owner)):
+                    continue
+                moved = return_to_queue(client, key)
+                client.srem(FETCHING_LISTS, key)
+                if moved:
+                    log.warning("returned %d message(s) fetched by a lost consumer to their queue", moved)
+
+    def close(self) -> None:
+        if self._in_poll:  # take the outstanding reply first, so nothing more arrives in our lists
+            try:
+                self._brpop_read()
+            except Empty:
+                pass
+            except self.connection_errors:
+                pass
+        if self._registered_lists:
+            try:
+                self._return_own_messages()
+                with self.conn_or_acquire() as client:
+                    client.pipeline().delete(heartbeat_key(self.owner)) \
+                        .srem(FETCHING_LISTS, *self._registered_lists).execute()
+            except Exception as error:  # another consumer's sweep returns them once our heartbeat stops
+                log.warning("could not return fetched messages on close: %r", error)
+        super().close()
 
 
 class Transport(kombu_redis.Transport):

@@ -66,6 +66,11 @@ def worker(
         console.print(f"[red]no pipeline for {', '.join(missing)} yet[/]: their messages wait in Redis until one lands")
         raise typer.Exit(2)
     settings = get_settings()
+    from workers.db.engine import schema_is_current
+
+    if not schema_is_current(settings.database_url.get_secret_value()):
+        console.print("[red]the database schema is missing or out of date[/]: run `slimline migrate` first")
+        raise typer.Exit(2)
     from tasks.app import app as celery_app
 
     celery_app.conf.slimline_consumed_kinds = [kind.value for kind in kinds]
@@ -148,9 +153,9 @@ def drain(
     client = broker_client(celery_app)
     with _progress() as progress:
         progress.add_task("drain: waiting for queues to empty and in-flight work to be stored", total=None)
-        drained = wait_until_drained(client, timeout)
+        drained = wait_until_drained(client, timeout, kinds=AVAILABLE_PIPELINES)
     if not drained:
-        console.print(f"[red]timed out after {timeout:.0f}s: {queue_depths(client)} queued, "
+        console.print(f"[red]timed out after {timeout:.0f}s: {queue_depths(client, AVAILABLE_PIPELINES)} queued, "
                       f"{in_flight(client)} in flight[/]")
         raise typer.Exit(1)
     console.print("[green]drained[/]")
@@ -210,7 +215,7 @@ def dlq_list(all: Annotated[bool, typer.Option("--all", help="Include replayed o
 
 @dlq_app.command("replay")
 def dlq_replay(ids: Annotated[list[str] | None, typer.Argument(help="Message ids; none means all.")] = None) -> None:
-    """Enqueue dead letters again as fresh first attempts."""
+    """Enqueue dead letters again as fresh first attempts (on behalf of their original producer)."""
     from tasks.app import app as celery_app
     from workers.client import send_item
 
@@ -218,9 +223,14 @@ def dlq_replay(ids: Annotated[list[str] | None, typer.Argument(help="Message ids
     store = _store()
     letters = store.dead_letters(ids or None)
     for letter in letters:
-        send_item(celery_app, Kind(letter.kind), letter.payload, {"producer": settings.producer_id},
-                  task_id=letter.message_id)
-    store.mark_replayed([letter.message_id for letter in letters])
+        # Marked first: if the replay fails again quickly, its new dead letter reopens this one.
+        store.mark_replayed([letter.message_id])
+        try:
+            send_item(celery_app, Kind(letter.kind), letter.payload,
+                      {"producer": letter.producer} if letter.producer else {}, task_id=letter.message_id)
+        except Exception:
+            store.mark_replayed([letter.message_id], replayed=False)
+            raise
     store.audit(settings.producer_id, "dlq.replay", None, {"message_ids": [letter.message_id for letter in letters]})
     console.print(f"replayed {len(letters)} dead letter(s)")
 
@@ -270,7 +280,10 @@ def run(
     finally:
         if worker_process is not None:
             worker_process.terminate()
-            worker_process.wait(timeout=60)
+            try:
+                worker_process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                worker_process.kill()
         if redis_server is not None:
             redis_server.stop()
 

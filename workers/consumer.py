@@ -16,22 +16,34 @@ from workers.batching import rejection_row
 from workers.db.store import Outcomes, OutcomeStore
 from workers.envelope import Envelope
 from workers.settings import get_settings
+from workers.storable import storable_text
+from tasks.batch_task import MESSAGE_ID
+from tasks.names import TASK_NAMES
 
 log = logging.getLogger(__name__)
 
 
 def _message_id(message: Any) -> str:
     headers = message.headers or {}
-    if isinstance(headers, dict) and isinstance(headers.get("id"), str):
-        return headers["id"][:64]
-    return "body-sha256:" + hashlib.sha256(message.body if isinstance(message.body, bytes) else
-                                           str(message.body).encode("utf-8", "replace")).hexdigest()[:52]
+    if isinstance(headers, dict) and isinstance(headers.get("id"), str) and MESSAGE_ID.match(headers["id"]):
+        return headers["id"]
+    # No usable id: key by the message itself (its delivery tag is unique, and kept on redelivery).
+    digest = hashlib.sha256()
+    digest.update(repr(message.delivery_tag).encode())
+    digest.update(repr(headers).encode("utf-8", "backslashreplace"))
+    body = message.body if isinstance(message.body, bytes) else str(message.body).encode("utf-8", "backslashreplace")
+    digest.update(body)
+    return "sha256:" + digest.hexdigest()[:57]
 
 
 def _kind_of(message: Any) -> str:
+    """``documents`` for ``slimline.documents.process``; otherwise the task name as sent."""
     headers = message.headers if isinstance(message.headers, dict) else {}
-    task = headers.get("task")
-    return str(task)[:40] if task else "unknown"
+    task = str(headers.get("task") or "unknown")
+    for kind, name in TASK_NAMES.items():
+        if task == name:
+            return kind.value
+    return storable_text(task, 40)
 
 
 class RecordingConsumer(Consumer):
@@ -39,34 +51,41 @@ class RecordingConsumer(Consumer):
     def _store(self) -> OutcomeStore:
         return OutcomeStore.from_url(get_settings().database_url.get_secret_value())
 
-    def _record(self, message: Any, field: str, reason: str) -> None:
+    def _record(self, message: Any, field: str, reason: str) -> bool:
+        """Store the rejection; False (and the message goes back to the queue) if the database failed."""
         body = message.body
         excerpt = body[:500].decode("utf-8", "replace") if isinstance(body, bytes) else str(body)[:500]
         envelope = Envelope(_message_id(message), [excerpt], {})
         row = rejection_row(_kind_of(message), envelope, [ItemError(field=field, reason=reason)])
-        row["item_id"] = None
         try:
             self._store.save_rejections(Outcomes(rejections=[row]))
+            return True
         except Exception as error:  # never let bookkeeping crash the consumer
-            log.error("could not record rejection of message %s: %r", row["message_id"], error)
+            log.error("could not record rejection of message %s, returning it to the queue: %r",
+                      row["message_id"], error)
+            message.reject_log_error(log, self.connection_errors, requeue=True)
+            return False
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
-        self._record(message, "body", f"message body could not be decoded ({message.content_type}): {exc}")
-        super().on_decode_error(message, exc)
+        if self._record(message, "body", f"message body could not be decoded ({message.content_type}): {exc}"):
+            super().on_decode_error(message, exc)
 
     def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
         if isinstance(exc, ContentDisallowed):
-            self._record(message, "content_type",
-                         f"refused {message.content_type!r} message (only JSON is accepted)")
+            recorded = self._record(message, "content_type",
+                                    f"refused {message.content_type!r} message (only JSON is accepted)")
         else:
-            self._record(message, "body", str(exc))
-        super().on_invalid_task(body, message, exc)
+            field = "headers" if "header" in str(exc) else "body"
+            recorded = self._record(message, field, str(exc))
+        if recorded:
+            super().on_invalid_task(body, message, exc)
 
     def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
-        self._record(message, "task", f"unknown task {_kind_of(message)!r}: known kinds are slimline.<documents|"
-                                      f"transactions|products>.process")
-        super().on_unknown_task(body, message, exc)
+        reason = (f"unknown task {_kind_of(message)!r}: "
+                  f"known tasks are {', '.join(sorted(TASK_NAMES.values()))}")
+        if self._record(message, "task", reason):
+            super().on_unknown_task(body, message, exc)
 
     def on_unknown_message(self, body: Any, message: Any) -> None:
-        self._record(message, "headers", "not a Celery task message (no task header)")
-        super().on_unknown_message(body, message)
+        if self._record(message, "headers", "not a Celery task message (no task header)"):
+            super().on_unknown_message(body, message)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from schemas import INPUT_MODELS, ItemError, Kind
 from workers.settings import Settings
+from workers.storable import storable_text
 
 ALLOWED_KWARGS = {"attempt", "producer"}
 
@@ -36,12 +37,12 @@ class Envelope:
     @property
     def producer(self) -> str | None:
         producer = self.kwargs.get("producer") if isinstance(self.kwargs, dict) else None
-        return producer[:200] if isinstance(producer, str) else None
+        return storable_text(producer, 200) if isinstance(producer, str) else None
 
     def item_id(self) -> str | None:
         payload = self.payload
         if isinstance(payload, dict) and isinstance(payload.get("id"), str):
-            return payload["id"][:200]
+            return storable_text(payload["id"], 200)
         return None
 
     def excerpt(self, limit: int = 500) -> str:
@@ -72,7 +73,7 @@ def validate(kind: Kind, envelope: Envelope, settings: Settings) -> BaseModel | 
 
 def errors_from_validation(error: ValidationError) -> list[ItemError]:
     return [
-        ItemError(field=".".join(str(part) for part in detail["loc"]) or "payload",
-                  reason=detail["msg"].removeprefix("Value error, "))
+        ItemError(field=storable_text(".".join(str(part) for part in detail["loc"]) or "payload", 200),
+                  reason=storable_text(detail["msg"].removeprefix("Value error, "), 1000))
         for detail in error.errors(include_url=False, include_input=False)
     ]

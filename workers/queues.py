@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import redis
 from celery import Celery
 
 from schemas import Kind
 from tasks.names import QUEUES
+from workers.broker import FETCHING_LISTS
 
 # kombu's Redis transport keeps delivered-but-unacknowledged messages (incl. scheduled retries) here.
 UNACKED_KEY = "unacked"
@@ -19,21 +21,24 @@ def broker_client(app: Celery) -> redis.Redis:
     return app.connection_for_read().default_channel.client
 
 
-def queue_depths(client: redis.Redis) -> dict[str, int]:
-    return {QUEUES[kind]: int(client.llen(QUEUES[kind])) for kind in Kind}
+def queue_depths(client: redis.Redis, kinds: Iterable[Kind] = tuple(Kind)) -> dict[str, int]:
+    return {QUEUES[kind]: int(client.llen(QUEUES[kind])) for kind in kinds}
 
 
 def in_flight(client: redis.Redis) -> int:
-    return int(client.hlen(UNACKED_KEY))
+    """Messages taken by workers and not yet acknowledged, including those between fetch and record."""
+    fetching = [key for key in client.smembers(FETCHING_LISTS)]
+    return int(client.hlen(UNACKED_KEY)) + sum(int(client.llen(key)) for key in fetching)
 
 
-def wait_until_drained(client: redis.Redis, timeout: float, poll: float = 0.25) -> bool:
-    """True once no message is queued or in flight on two polls in a row (a retry may sit between
-    the original's ack and its republish for an instant); False on timeout."""
+def wait_until_drained(client: redis.Redis, timeout: float, poll: float = 0.25,
+                       kinds: Iterable[Kind] = (Kind.documents,)) -> bool:
+    """True once the queues of ``kinds`` are empty and nothing is in flight, on two polls in a row;
+    False on timeout. (Only queues that have a pipeline are waited for by default.)"""
     deadline = time.monotonic() + timeout
     quiet_polls = 0
     while time.monotonic() < deadline:
-        busy = sum(queue_depths(client).values()) + in_flight(client)
+        busy = sum(queue_depths(client, kinds).values()) + in_flight(client)
         quiet_polls = quiet_polls + 1 if busy == 0 else 0
         if quiet_polls >= 2:
             return True

@@ -4,6 +4,8 @@ warmed up; the batch task borrows them."""
 from __future__ import annotations
 
 import logging
+import os
+import signal
 from typing import Any
 
 from celery.signals import worker_process_init, worker_process_shutdown
@@ -54,7 +56,7 @@ def runner(kind: Kind) -> BatchRunner:
 
 def run_batch(kind: Kind, requests: list[SimpleRequest]) -> dict[str, Any]:
     envelopes = [Envelope(request.id, request.args, request.kwargs) for request in requests]
-    return runner(kind).run(envelopes).as_dict()
+    return runner(kind).run_safely(envelopes).as_dict()
 
 
 @worker_process_init.connect
@@ -63,9 +65,14 @@ def _load_models_after_fork(**_: Any) -> None:
     from tasks.app import app
 
     consumed = app.conf.get("slimline_consumed_kinds") or []
-    for kind in consumed:
-        if kind == Kind.documents.value:
+    try:
+        for kind in consumed:
             runner(Kind(kind))
+    except Exception:
+        # Celery would log this and carry on with a worker that fails every batch: stop it instead.
+        log.critical("could not load the models; stopping the worker", exc_info=True)
+        os.kill(os.getppid(), signal.SIGTERM)
+        raise
 
 
 @worker_process_shutdown.connect

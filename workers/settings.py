@@ -74,7 +74,6 @@ class Settings(BaseSettings):
     retry_backoff_seconds: float = Field(default=1.0, gt=0)
     retry_backoff_max_seconds: float = Field(default=20.0, gt=0)
     persist_retry_seconds: float = Field(default=10.0, ge=0)
-    shutdown_timeout_seconds: float = Field(default=10.0, ge=0)
 
     # Models and threads.
     document_entities: str = "entities.spacy"
@@ -90,11 +89,6 @@ class Settings(BaseSettings):
 
     def batch_policy(self, kind: Kind) -> BatchPolicy:
         return getattr(self, kind.value)
-
-    def broker_url(self) -> str:
-        if self.redis_url is None:
-            raise RuntimeError("SLIMLINE_REDIS_URL is not set (only `slimline run` starts its own Redis)")
-        return self.redis_url.get_secret_value()
 
 
 @lru_cache

@@ -29,6 +29,7 @@ class DocumentResult(Base):
     document_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     language: Mapped[str | None] = mapped_column(String(8))
     language_score: Mapped[float | None] = mapped_column(Float)
+    language_model: Mapped[str | None] = mapped_column(String(100))  # None when the producer gave the language
     entities: Mapped[list[dict[str, Any]]] = mapped_column(JsonColumn)
     text_chars: Mapped[int] = mapped_column(Integer)
     model: Mapped[str] = mapped_column(String(200))

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,6 +17,7 @@ from workers.db.engine import make_engine, make_session_factory
 from workers.db.models import AuditEvent, Base, DeadLetter, DocumentResult, Rejection
 
 RESULT_TABLES: dict[Kind, type[Base]] = {Kind.documents: DocumentResult}
+RESULT_KEYS = {Kind.documents: DocumentResult.document_id}
 
 
 @dataclass
@@ -58,11 +59,23 @@ class OutcomeStore:
         session.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
 
     def save(self, kind: Kind, outcomes: Outcomes) -> None:
+        """One transaction. An item ends with one outcome: a result resolves (deletes) the item's dead
+        letter, and a dead letter is not stored for an item that already has a result (two attempt
+        chains of one item can exist after a lost acknowledgement)."""
         with self.sessions.begin() as session:
+            dead_letters = outcomes.dead_letters
             if outcomes.results:
+                key = RESULT_KEYS[kind]
                 self._insert_ignoring_duplicates(session, RESULT_TABLES[kind], outcomes.results)
+                ids = [row[key.key] for row in outcomes.results]
+                session.execute(delete(DeadLetter).where(DeadLetter.kind == kind.value, DeadLetter.item_id.in_(ids)))
+            if dead_letters and kind in RESULT_KEYS:
+                key = RESULT_KEYS[kind]
+                item_ids = [row["item_id"] for row in dead_letters if row["item_id"] is not None]
+                done = set(session.scalars(select(key).where(key.in_(item_ids)))) if item_ids else set()
+                dead_letters = [row for row in dead_letters if row["item_id"] not in done]
             self._insert_ignoring_duplicates(session, Rejection, outcomes.rejections)
-            self._upsert_dead_letters(session, outcomes.dead_letters)
+            self._upsert_dead_letters(session, dead_letters)
 
     def _upsert_dead_letters(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
         """A replayed item that fails again reopens its dead letter instead of adding one."""
@@ -120,10 +133,10 @@ class OutcomeStore:
                 query = query.where(DeadLetter.replayed_at.is_(None))
             return list(session.scalars(query))
 
-    def mark_replayed(self, message_ids: Sequence[str]) -> None:
+    def mark_replayed(self, message_ids: Sequence[str], replayed: bool = True) -> None:
         with self.sessions.begin() as session:
             session.execute(
                 update(DeadLetter)
                 .where(DeadLetter.message_id.in_(message_ids))
-                .values(replayed_at=datetime.now(timezone.utc))
+                .values(replayed_at=datetime.now(timezone.utc) if replayed else None)
             )

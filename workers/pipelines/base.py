@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from pydantic import BaseModel
-
 from schemas import Kind
 
 
@@ -23,6 +21,3 @@ class Pipeline(Protocol):
         """Run once on a tiny input so the first real batch pays no start-up cost; returns timings."""
         ...
 
-
-def item_id(item: BaseModel) -> str:
-    return str(getattr(item, "id"))

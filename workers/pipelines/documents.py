@@ -43,6 +43,7 @@ class DocumentPipeline:
                     "document_id": document.id,
                     "language": language,
                     "language_score": score,
+                    "language_model": None if document.language else self.language_model,
                     "entities": [entity.model_dump() for entity in entities],
                     "text_chars": len(document.text),
                 }

@@ -39,6 +39,7 @@ def upgrade() -> None:
     sa.Column('document_id', sa.String(length=200), nullable=False),
     sa.Column('language', sa.String(length=8), nullable=True),
     sa.Column('language_score', sa.Float(), nullable=True),
+    sa.Column('language_model', sa.String(length=100), nullable=True),
     sa.Column('entities', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
     sa.Column('text_chars', sa.Integer(), nullable=False),
     sa.Column('model', sa.String(length=200), nullable=False),
