@@ -32,8 +32,7 @@ class DocumentPipeline:
 
     def __call__(self, documents: list[Document]) -> list[dict[str, Any]]:
         texts = [document.text for document in documents]
-        languages = self.language([text for text, document in zip(texts, documents) if document.language is None])
-        detected = iter(languages)
+        detected = iter(self.language([document.text for document in documents if document.language is None]))
         entity_lists = self.entities(texts)
         rows = []
         for document, entities in zip(documents, entity_lists, strict=True):
