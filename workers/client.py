@@ -70,15 +70,13 @@ def enqueue(
         for position, item in enumerate(items, start=1):
             if isinstance(item, RejectedItem):
                 report.rejected.append(item)
-                continue
-            errors = check_item(kind, item, settings)
-            if errors:
+            elif errors := check_item(kind, item, settings):
                 report.rejected.append(RejectedItem(position, _id_of(item), errors))
-                continue
-            if report.accepted % _CHUNK == 0:
-                _check_back_pressure(producer.channel.client, kind, settings)
-            report.task_ids.append(send_item(app, kind, item, kwargs, producer=producer))
-            report.accepted += 1
+            else:
+                if report.accepted % _CHUNK == 0:
+                    _check_back_pressure(producer.channel.client, kind, settings)
+                report.task_ids.append(send_item(app, kind, item, kwargs, producer=producer))
+                report.accepted += 1
             if on_progress:
                 on_progress(1)
     _audit(settings, kind, report)
