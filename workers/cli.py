@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from schemas import ItemError, Kind
+from workers.pipelines import PIPELINE_KINDS
 from workers.settings import get_settings
 
 app = typer.Typer(help="Slimline: language AI on your own CPUs, in batches, over Redis queues.",
@@ -27,8 +28,6 @@ dlq_app = typer.Typer(help="Dead letters: items that kept failing.", no_args_is_
 app.add_typer(dlq_app, name="dlq")
 console = Console(stderr=True)
 out = Console()
-
-AVAILABLE_PIPELINES = {Kind.documents}
 
 
 def _kinds(queues: str) -> list[Kind]:
@@ -61,7 +60,7 @@ def worker(
 ) -> None:
     """Start a Celery worker for the given queues, with Slimline's batching and delivery settings."""
     kinds = _kinds(queues)
-    missing = [kind.value for kind in kinds if kind not in AVAILABLE_PIPELINES]
+    missing = [kind.value for kind in kinds if kind not in PIPELINE_KINDS]
     if missing:
         console.print(f"[red]no pipeline for {', '.join(missing)} yet[/]: their messages wait in Redis until one lands")
         raise typer.Exit(2)
@@ -153,9 +152,9 @@ def drain(
     client = broker_client(celery_app)
     with _progress() as progress:
         progress.add_task("drain: waiting for queues to empty and in-flight work to be stored", total=None)
-        drained = wait_until_drained(client, timeout, kinds=AVAILABLE_PIPELINES)
+        drained = wait_until_drained(client, timeout, kinds=PIPELINE_KINDS)
     if not drained:
-        console.print(f"[red]timed out after {timeout:.0f}s: {queue_depths(client, AVAILABLE_PIPELINES)} queued, "
+        console.print(f"[red]timed out after {timeout:.0f}s: {queue_depths(client, PIPELINE_KINDS)} queued, "
                       f"{in_flight(client)} in flight[/]")
         raise typer.Exit(1)
     console.print("[green]drained[/]")

@@ -11,6 +11,7 @@ from celery import Celery
 from schemas import Kind
 from tasks.names import QUEUES
 from workers.broker import FETCHING_LISTS
+from workers.pipelines import PIPELINE_KINDS
 
 # kombu's Redis transport keeps delivered-but-unacknowledged messages (incl. scheduled retries) here.
 UNACKED_KEY = "unacked"
@@ -32,9 +33,9 @@ def in_flight(client: redis.Redis) -> int:
 
 
 def wait_until_drained(client: redis.Redis, timeout: float, poll: float = 0.25,
-                       kinds: Iterable[Kind] = (Kind.documents,)) -> bool:
+                       kinds: Iterable[Kind] = PIPELINE_KINDS) -> bool:
     """True once the queues of ``kinds`` are empty and nothing is in flight, on two polls in a row;
-    False on timeout. (Only queues that have a pipeline are waited for by default.)"""
+    False on timeout."""
     deadline = time.monotonic() + timeout
     quiet_polls = 0
     while time.monotonic() < deadline:

@@ -16,8 +16,8 @@ from schemas import Kind
 from workers.db.engine import make_engine, make_session_factory
 from workers.db.models import AuditEvent, Base, DeadLetter, DocumentResult, Rejection
 
-RESULT_TABLES: dict[Kind, type[Base]] = {Kind.documents: DocumentResult}
-RESULT_KEYS = {Kind.documents: DocumentResult.document_id}
+RESULT_KEYS = {Kind.documents: DocumentResult.document_id}  # results are keyed by the producer's id
+RESULT_TABLES: dict[Kind, type[Base]] = {kind: key.class_ for kind, key in RESULT_KEYS.items()}
 
 
 @dataclass
@@ -55,8 +55,12 @@ class OutcomeStore:
         rows = _unique_by_key(table, rows)
         if not rows:
             return
+        session.execute(self._insert(table).on_conflict_do_nothing(), list(rows))
+
+    def _insert(self, table: type[Base]) -> Any:
+        """An INSERT of this database's dialect, which has ON CONFLICT (SQLite and PostgreSQL)."""
         dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        session.execute(dialect.insert(table).on_conflict_do_nothing(), list(rows))
+        return dialect.insert(table)
 
     def save(self, kind: Kind, outcomes: Outcomes) -> None:
         """One transaction. An item ends with one outcome: a result resolves (deletes) the item's dead
@@ -82,8 +86,7 @@ class OutcomeStore:
         rows = _unique_by_key(DeadLetter, rows)
         if not rows:
             return
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(DeadLetter)
+        statement = self._insert(DeadLetter)
         statement = statement.on_conflict_do_update(
             index_elements=[DeadLetter.message_id],
             set_={
