@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from workers.threads import pin_native_threads
+from workers.runtime.threads import pin_native_threads
 
 pin_native_threads(1)  # before numpy/spaCy load: one native thread per process, as in the worker
 
@@ -53,9 +53,9 @@ from workers.client import enqueue  # noqa: E402
 from workers.db.engine import migrate  # noqa: E402
 from workers.db.models import DocumentResult  # noqa: E402
 from workers.db.store import OutcomeStore  # noqa: E402
-from workers.entities.spacy_backend import SpacyEntityExtractor  # noqa: E402
-from workers.queues import broker_client, wait_until_drained  # noqa: E402
-from workers.redis_server import RedisServer  # noqa: E402
+from workers.documents.entities.spacy_backend import SpacyEntityExtractor  # noqa: E402
+from workers.runtime.queues import broker_client, wait_until_drained  # noqa: E402
+from workers.runtime.redis_server import RedisServer  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 
 # The texts depend only on the seed: every repeat and every baseline sees the same texts (ids differ).

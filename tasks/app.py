@@ -11,7 +11,7 @@ from kombu import Queue
 from schemas import Kind
 from tasks.names import QUEUES, TASK_NAMES
 from workers.settings import Settings, get_settings
-from workers.threads import pin_native_threads
+from workers.runtime.threads import pin_native_threads
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 
@@ -23,7 +23,7 @@ def broker_transport_options(settings: Settings) -> dict[str, object]:
         # ...checked every restore_interval seconds (kombu's default sweep runs every ~100 s).
         "unacked_restore_interval": settings.restore_interval_seconds,
         "unacked_restore_throttle": 1,
-        # Slimline does not use message priorities: one Redis list per queue (workers/broker.py fetches from it).
+        # Slimline does not use message priorities: one Redis list per queue (workers/runtime/broker.py fetches from it).
         "priority_steps": [0],
         "socket_timeout": 30,
         "socket_connect_timeout": 5,
@@ -47,8 +47,8 @@ def create_app(settings: Settings) -> Celery:
     app = Celery("slimline", set_as_current=True)
     app.conf.update(
         broker_url=settings.redis_url.get_secret_value() if settings.redis_url else LOCAL_REDIS,
-        # kombu's Redis transport with an atomic fetch (see workers/broker.py).
-        broker_transport="workers.broker:Transport",
+        # kombu's Redis transport with an atomic fetch (see workers/runtime/broker.py).
+        broker_transport="workers.runtime.broker:Transport",
         broker_transport_options=broker_transport_options(settings),
         broker_use_ssl=broker_tls(settings),
         broker_connection_retry_on_startup=True,
@@ -69,7 +69,7 @@ def create_app(settings: Settings) -> Celery:
         task_routes={TASK_NAMES[kind]: {"queue": QUEUES[kind]} for kind in Kind},
         task_default_queue=QUEUES[Kind.documents],
         task_create_missing_queues=False,
-        worker_consumer="workers.consumer:RecordingConsumer",
+        worker_consumer="workers.runtime.consumer:RecordingConsumer",
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         worker_send_task_events=False,

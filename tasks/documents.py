@@ -10,7 +10,7 @@ from schemas import Kind
 from tasks.app import app
 from tasks.batch_task import AckPerMessageBatches
 from tasks.names import QUEUES, TASK_NAMES
-from workers.runtime import run_batch
+from workers.runtime.process import run_batch
 
 _policy = app.conf.slimline_settings.batch_policy(Kind.documents)
 

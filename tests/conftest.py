@@ -20,8 +20,8 @@ from tests.support.services import REPO_ROOT, PostgresCluster, WorkerProcess, po
 from workers.client import EnqueueReport, enqueue
 from workers.db.engine import migrate
 from workers.db.store import OutcomeStore
-from workers.queues import broker_client, wait_until_drained
-from workers.redis_server import RedisServer
+from workers.runtime.queues import broker_client, wait_until_drained
+from workers.runtime.redis_server import RedisServer
 from workers.settings import Settings
 
 # Short timeouts so that redelivery after a crash takes seconds in tests (see README for production values).

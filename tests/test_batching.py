@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from workers.batching import run_isolated
-from workers.retry import RetryBudgetExhausted, backoff_delay, retry_transient
+from workers.runtime.batching import run_isolated
+from workers.runtime.retry import RetryBudgetExhausted, backoff_delay, retry_transient
 
 
 def test_isolation_finds_every_failing_item_and_keeps_the_rest() -> None:

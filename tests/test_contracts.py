@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from schemas import Document, Kind, Product, Transaction
 from schemas.export import schema_path, schema_text
-from workers.envelope import Envelope, errors_from_validation, validate
+from workers.runtime.envelope import Envelope, errors_from_validation, validate
 from workers.settings import Settings
 
 

@@ -14,7 +14,7 @@ from tests.support.corpus import synthetic_documents
 from tests.support.poison import MARKER
 from tests.support.services import PostgresCluster
 from workers.db.models import DeadLetter, DocumentResult, Rejection
-from workers.queues import in_flight
+from workers.runtime.queues import in_flight
 
 pytestmark = pytest.mark.chaos
 

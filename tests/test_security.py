@@ -12,9 +12,9 @@ from tests.conftest import Deployment
 from tests.support.corpus import synthetic_documents
 from workers.db.engine import make_engine
 from workers.db.models import DocumentResult
-from workers.entities.spacy_backend import SpacyEntityExtractor, _installed_model_dir
+from workers.documents.entities.spacy_backend import SpacyEntityExtractor, _installed_model_dir
 from workers.models.integrity import ModelIntegrityError, write_manifest
-from workers.redis_server import RedisServer
+from workers.runtime.redis_server import RedisServer
 from workers.settings import Settings
 
 

@@ -147,7 +147,7 @@ def drain(
 ) -> None:
     """Wait until every queue is empty and no message is in flight (all outcomes stored)."""
     from tasks.app import app as celery_app
-    from workers.queues import broker_client, in_flight, queue_depths, wait_until_drained
+    from workers.runtime.queues import broker_client, in_flight, queue_depths, wait_until_drained
 
     client = broker_client(celery_app)
     with _progress() as progress:
@@ -189,7 +189,7 @@ def results(
 def status() -> None:
     """Queue depths, messages in flight, live workers, stored outcome counts."""
     from tasks.app import app as celery_app
-    from workers.queues import broker_client, in_flight, queue_depths
+    from workers.runtime.queues import broker_client, in_flight, queue_depths
 
     client = broker_client(celery_app)
     table = Table("what", "count")
@@ -257,7 +257,7 @@ def run(
 ) -> None:
     """The main job on embedded defaults: private Redis (unless SLIMLINE_REDIS_URL is set), SQLite,
     one worker; process the documents and show the results."""
-    from workers.redis_server import RedisServer
+    from workers.runtime.redis_server import RedisServer
 
     settings = get_settings()
     redis_server = None
@@ -271,7 +271,7 @@ def run(
         migrate()
         worker_process = subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--queues", "documents",
                                            "--concurrency", str(concurrency), "--loglevel", "WARNING"])
-        with resources.as_file(resources.files("workers") / "data" / "sample_documents.jsonl") as sample:
+        with resources.as_file(resources.files("workers.documents") / "data" / "sample_documents.jsonl") as sample:
             enqueue(Kind.documents, str(source or sample))
         drain(timeout=600)
         results(Kind.documents, format="table", limit=None)

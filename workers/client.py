@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from schemas import INPUT_MODELS, ItemError, Kind
 from tasks.names import QUEUES, TASK_NAMES
-from workers.envelope import errors_from_validation
+from workers.runtime.envelope import errors_from_validation
 from workers.settings import Settings, get_settings
 
 # Back-pressure is checked once per chunk, not per message.

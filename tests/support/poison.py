@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from schemas import Entity
-from workers.entities.spacy_backend import SpacyEntityExtractor
+from workers.documents.entities.spacy_backend import SpacyEntityExtractor
 from workers.registry import register
 
 MARKER = "POISON-PILL"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psycopg
 
-from workers.redis_server import free_port
+from workers.runtime.redis_server import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

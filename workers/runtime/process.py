@@ -12,9 +12,9 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from celery_batches import SimpleRequest
 
 from schemas import Kind
-from workers.batching import BatchRunner
+from workers.runtime.batching import BatchRunner
 from workers.db.store import OutcomeStore
-from workers.envelope import Envelope
+from workers.runtime.envelope import Envelope
 from workers.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ _runners: dict[Kind, BatchRunner] = {}
 def _build_pipeline(kind: Kind):  # type: ignore[no-untyped-def]
     settings = get_settings()
     if kind is Kind.documents:
-        from workers.pipelines.documents import build_document_pipeline
+        from workers.documents.pipeline import build_document_pipeline
 
         return build_document_pipeline(settings)
     raise NotImplementedError(f"no pipeline for {kind.value} yet")

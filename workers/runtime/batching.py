@@ -20,11 +20,11 @@ from pydantic import BaseModel
 
 from schemas import ItemError, Kind
 from workers.db.store import Outcomes, OutcomeStore
-from workers.envelope import Envelope, validate
+from workers.runtime.envelope import Envelope, validate
 from workers.pipelines.base import Pipeline
-from workers.retry import RetryBudgetExhausted, backoff_delay, is_transient_database_error, retry_transient
+from workers.runtime.retry import RetryBudgetExhausted, backoff_delay, is_transient_database_error, retry_transient
 from workers.settings import Settings
-from workers.storable import storable_json, storable_text
+from workers.runtime.storable import storable_json, storable_text
 
 log = logging.getLogger(__name__)
 

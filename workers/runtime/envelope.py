@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from schemas import INPUT_MODELS, ItemError, Kind
 from workers.settings import Settings
-from workers.storable import storable_text
+from workers.runtime.storable import storable_text
 
 ALLOWED_KWARGS = {"attempt", "producer"}
 

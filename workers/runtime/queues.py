@@ -10,7 +10,7 @@ from celery import Celery
 
 from schemas import Kind
 from tasks.names import QUEUES
-from workers.broker import FETCHING_LISTS
+from workers.runtime.broker import FETCHING_LISTS
 from workers.pipelines import PIPELINE_KINDS
 
 # kombu's Redis transport keeps delivered-but-unacknowledged messages (incl. scheduled retries) here.

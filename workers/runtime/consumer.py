@@ -12,11 +12,11 @@ from celery.worker.consumer import Consumer
 from kombu.exceptions import ContentDisallowed
 
 from schemas import ItemError
-from workers.batching import rejection_row
+from workers.runtime.batching import rejection_row
 from workers.db.store import Outcomes, OutcomeStore
-from workers.envelope import Envelope
+from workers.runtime.envelope import Envelope
 from workers.settings import get_settings
-from workers.storable import storable_text
+from workers.runtime.storable import storable_text
 from tasks.batch_task import MESSAGE_ID
 from tasks.names import TASK_NAMES
 
