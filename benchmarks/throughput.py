@@ -51,10 +51,10 @@ from tests.support.corpus import synthetic_documents  # noqa: E402
 from tests.support.services import REPO_ROOT, WorkerProcess  # noqa: E402
 from workers.client import enqueue  # noqa: E402
 from workers.db.engine import migrate  # noqa: E402
-from workers.db.models import DocumentResult  # noqa: E402
+from workers.db.models import Result  # noqa: E402
 from workers.db.store import OutcomeStore  # noqa: E402
 from workers.documents.entities.spacy_backend import SpacyEntityExtractor  # noqa: E402
-from workers.runtime.queues import broker_client, wait_until_drained  # noqa: E402
+from workers.runtime.queues import inspection_client, wait_until_drained  # noqa: E402
 from workers.runtime.redis_server import RedisServer  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 
@@ -95,7 +95,7 @@ class Deployment:
         self.settings = settings
         self.worker = worker
         self.store = OutcomeStore.from_url(settings.database_url.get_secret_value())
-        self.broker: redis.Redis = broker_client(app)
+        self.broker: redis.Redis = inspection_client(settings)
 
     def run(self, count: int, prefix: str) -> EndToEndRun:
         """Enqueue ``count`` documents with ids ``{prefix}-…`` and time them until all are stored."""
@@ -119,8 +119,8 @@ class Deployment:
 
     def _rows(self, prefix: str) -> int:
         with self.store.sessions() as session:
-            query = (select(func.count()).select_from(DocumentResult)
-                     .where(DocumentResult.document_id.startswith(f"{prefix}-")))
+            query = (select(func.count()).select_from(Result)
+                     .where(Result.item_id.startswith(f"{prefix}-")))
             return session.scalar(query) or 0
 
     def _wait_for_rows(self, prefix: str, expected: int) -> None:
@@ -133,7 +133,7 @@ class Deployment:
 
     def _batch_sizes(self, prefix: str) -> list[int]:
         with self.store.sessions() as session:
-            query = select(DocumentResult.batch_size).where(DocumentResult.document_id.startswith(f"{prefix}-"))
+            query = select(Result.batch_size).where(Result.item_id.startswith(f"{prefix}-"))
             return list(session.scalars(query))
 
     def close(self) -> None:

@@ -20,7 +20,7 @@ from tests.support.services import REPO_ROOT, PostgresCluster, WorkerProcess, po
 from workers.client import EnqueueReport, enqueue
 from workers.db.engine import migrate
 from workers.db.store import OutcomeStore
-from workers.runtime.queues import broker_client, wait_until_drained
+from workers.runtime.queues import inspection_client, wait_until_drained
 from workers.runtime.redis_server import RedisServer
 from workers.settings import Settings
 
@@ -90,7 +90,7 @@ class Deployment:
     @property
     def broker(self) -> redis.Redis:
         if not hasattr(self, "_broker"):
-            self._broker = broker_client(self.app)
+            self._broker = inspection_client(self.settings)
         return self._broker
 
     def start_worker(self, concurrency: int = 1) -> WorkerProcess:

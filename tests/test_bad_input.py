@@ -11,7 +11,7 @@ from kombu import Exchange, Producer
 
 from tests.conftest import Deployment
 from tests.support.corpus import synthetic_documents
-from workers.db.models import DocumentResult, Rejection
+from workers.db.models import Result, Rejection
 
 TASK = "slimline.documents.process"
 MAX_CHARS = 5000
@@ -69,7 +69,7 @@ def test_fifty_malformed_among_five_hundred_good(sqlite_deployment: Deployment) 
     deployment.drain()
 
     assert worker.alive()
-    assert deployment.store.count(DocumentResult) == 500
+    assert deployment.store.count(Result) == 500
     rejections = {row["message_id"]: row for row in deployment.store.iter_rows(Rejection)}
     assert len(rejections) == 50
     for message_id, field in expected.items():

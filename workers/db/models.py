@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -21,26 +21,45 @@ class Base(DeclarativeBase):
     pass
 
 
-class DocumentResult(Base):
-    """One row per producer document id."""
+class Result(Base):
+    """One version of one item's outcome, for every kind of work.
 
-    __tablename__ = "document_results"
+    An item (``kind``, ``item_id``) has one or more versions and exactly one current version:
+    - a redelivery or a resend of the same content adds nothing (``dedup_key`` = tier + content hash);
+    - a resend with different content adds a version, current if it was sent later than the current one;
+    - a result of a higher tier (``escalated``, then ``human``) for the current content supersedes it;
+    earlier versions are kept, never erased by a newer one (``slimline results --history``).
+    """
 
-    document_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    language: Mapped[str | None] = mapped_column(String(8))
-    language_score: Mapped[float | None] = mapped_column(Float)
-    language_model: Mapped[str | None] = mapped_column(String(100))  # None when the producer gave the language
-    entities: Mapped[list[dict[str, Any]]] = mapped_column(JsonColumn)
-    text_chars: Mapped[int] = mapped_column(Integer)
-    model: Mapped[str] = mapped_column(String(200))
-    model_version: Mapped[str] = mapped_column(String(100))
-    batch_size: Mapped[int] = mapped_column(Integer)
-    batch_seconds: Mapped[float] = mapped_column(Float)
-    attempt: Mapped[int] = mapped_column(Integer)
-    message_id: Mapped[str] = mapped_column(String(64))
+    __tablename__ = "results"
+    __table_args__ = (
+        UniqueConstraint("kind", "item_id", "dedup_key", name="uq_results_item_dedup"),
+        UniqueConstraint("kind", "item_id", "version", name="uq_results_item_version"),
+        Index("ix_results_current", "kind", "is_current"),
+        Index("ix_results_review", "kind", "review_status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    item_id: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of the item's canonical JSON
+    tier: Mapped[str] = mapped_column(String(20))  # compact | escalated | human
+    dedup_key: Mapped[str] = mapped_column(String(100))
+    is_current: Mapped[bool] = mapped_column(Boolean)
+    review_status: Mapped[str | None] = mapped_column(String(40))
+    result: Mapped[dict[str, Any]] = mapped_column(JsonColumn)
+    model: Mapped[str | None] = mapped_column(String(200))
+    model_version: Mapped[str | None] = mapped_column(String(100))
+    batch_size: Mapped[int | None] = mapped_column(Integer)
+    batch_seconds: Mapped[float | None] = mapped_column(Float)
+    attempt: Mapped[int | None] = mapped_column(Integer)
+    message_id: Mapped[str | None] = mapped_column(String(64))
     producer: Mapped[str | None] = mapped_column(String(200))
-    worker: Mapped[str] = mapped_column(String(200))
+    worker: Mapped[str | None] = mapped_column(String(200))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # set by the producer
     processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text)  # a reviewer's note
 
 
 class Rejection(Base):
@@ -50,6 +69,7 @@ class Rejection(Base):
 
     message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(20), default="worker")  # worker | producer
     item_id: Mapped[str | None] = mapped_column(String(200))
     producer: Mapped[str | None] = mapped_column(String(200))
     field: Mapped[str] = mapped_column(String(200))
@@ -71,6 +91,7 @@ class DeadLetter(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JsonColumn)
     error: Mapped[str] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str | None] = mapped_column(String(64))
     failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     replayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -20,7 +20,8 @@ _WARM_UP_TEXT = "Alice Martin of Acme Bank in Paris paid 3,000 EUR on 2 May 2024
 class DocumentPipeline:
     kind = Kind.documents
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tier: str = "compact") -> None:
+        self.tier = tier
         self.language = registry.create(settings.document_language)
         self.entities = registry.create(
             settings.document_entities, package=settings.spacy_model, model_dir=settings.model_dir,
@@ -39,11 +40,11 @@ class DocumentPipeline:
             language, score = (document.language, None) if document.language else next(detected)
             rows.append(
                 {
-                    "document_id": document.id,
                     "language": language,
                     "language_score": score,
                     "language_model": None if document.language else self.language_model,
                     "entities": [entity.model_dump() for entity in entities],
+                    "entity_model": f"{self.entities.name}=={self.entities.version}",
                     "text_chars": len(document.text),
                 }
             )
@@ -58,6 +59,6 @@ class DocumentPipeline:
         return {"language_seconds": language_seconds, "entities_seconds": time.perf_counter() - started}
 
 
-def build_document_pipeline(settings: Settings) -> DocumentPipeline:
+def build_pipeline(settings: Settings, tier: str = "compact") -> DocumentPipeline:
     registry.load_plugins(settings.plugins)
-    return DocumentPipeline(settings)
+    return DocumentPipeline(settings, tier)

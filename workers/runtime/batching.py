@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from schemas import ItemError, Kind
 from workers.db.store import Outcomes, OutcomeStore
 from workers.runtime.envelope import Envelope, validate
-from workers.pipelines.base import Pipeline
+from workers.pipelines.base import Pipeline, Rejected
 from workers.runtime.retry import RetryBudgetExhausted, backoff_delay, is_transient_database_error, retry_transient
 from workers.settings import Settings
 from workers.runtime.storable import storable_json, storable_text
@@ -39,12 +39,19 @@ class BatchReport:
     size: int
     requeue: list[str] = field(default_factory=list)
     stored: int = 0
+    rejected: int = 0
+    dead_lettered: int = 0
     retried: int = 0
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"size": self.size, "requeue": self.requeue, "stored": self.stored, "retried": self.retried,
-                "seconds": self.seconds}
+        return {"size": self.size, "requeue": self.requeue, "stored": self.stored, "rejected": self.rejected,
+                "dead_lettered": self.dead_lettered, "retried": self.retried, "seconds": self.seconds}
+
+    def log_line(self, queue: str) -> str:
+        return (f"batch {queue}: {self.size} item(s) in {self.seconds:.3f}s, stored {self.stored} "
+                f"(rejected {self.rejected}, dead-lettered {self.dead_lettered}), retried {self.retried}, "
+                f"requeued {len(self.requeue)}")
 
 
 def run_isolated(
@@ -70,6 +77,25 @@ def run_isolated(
         return left_ok + right_ok, left_failed + right_failed
 
 
+def split_by_bytes(items: Sequence[tuple[Envelope, BaseModel]], budget: int) -> list[list[tuple[Envelope, BaseModel]]]:
+    """Consecutive chunks whose payload text stays within ``budget`` bytes (an item larger than the
+    budget goes alone), so one pipeline call's memory is bounded whatever the batch holds."""
+    chunks: list[list[tuple[Envelope, BaseModel]]] = [[]]
+    used = 0
+    for pair in items:
+        size = _text_bytes(pair[1])
+        if chunks[-1] and used + size > budget:
+            chunks.append([])
+            used = 0
+        chunks[-1].append(pair)
+        used += size
+    return [chunk for chunk in chunks if chunk]
+
+
+def _text_bytes(item: BaseModel) -> int:
+    return sum(len(value.encode("utf-8", "surrogatepass")) for value in item.__dict__.values() if isinstance(value, str))
+
+
 def rejection_row(kind: Kind | str, envelope: Envelope, errors: list[ItemError]) -> dict[str, Any]:
     kind_value = kind.value if isinstance(kind, Kind) else kind
     return {
@@ -91,6 +117,7 @@ def dead_letter_row(kind: Kind, envelope: Envelope, error: BaseException) -> dic
         "item_id": envelope.item_id(),
         "producer": envelope.producer,
         "payload": storable_json(envelope.payload),
+        "content_hash": envelope.content_hash(),
         "error": storable_text(f"{type(error).__name__}: {error}", 2000),
         "attempts": envelope.attempt,
     }
@@ -139,10 +166,17 @@ class BatchRunner:
             else:
                 valid.append((envelope, checked))
 
-        succeeded, failed = run_isolated(lambda pairs: self.pipeline([item for _, item in pairs]), valid)
+        succeeded, failed = [], []
+        for chunk in split_by_bytes(valid, self.settings.batch_text_bytes):
+            chunk_ok, chunk_failed = run_isolated(lambda pairs: self.pipeline([item for _, item in pairs]), chunk)
+            succeeded += chunk_ok
+            failed += chunk_failed
         report.seconds = time.perf_counter() - started
-        for (envelope, _), row in succeeded:
-            outcomes.results.append(row | self._bookkeeping(envelope, len(envelopes), report.seconds))
+        for (envelope, item), outcome in succeeded:
+            if isinstance(outcome, Rejected):
+                outcomes.rejections.append(rejection_row(kind, envelope, outcome.errors))
+            else:
+                outcomes.results.append(self._versioned_row(envelope, item, outcome, len(envelopes), report.seconds))
         retry_later = []
         for (envelope, _), error in failed:
             log.warning("item %s failed on attempt %d: %r", envelope.message_id, envelope.attempt, error)
@@ -159,6 +193,8 @@ class BatchRunner:
             report.requeue = [envelope.message_id for envelope in envelopes]
             return report
         report.stored = len(outcomes)
+        report.rejected = len(outcomes.rejections)
+        report.dead_lettered = len(outcomes.dead_letters)
 
         for envelope in retry_later:
             next_attempt = envelope.attempt + 1
@@ -171,8 +207,17 @@ class BatchRunner:
                 report.requeue.append(envelope.message_id)
         return report
 
-    def _bookkeeping(self, envelope: Envelope, batch_size: int, seconds: float) -> dict[str, Any]:
+    def _versioned_row(self, envelope: Envelope, item: BaseModel, result: dict[str, Any], batch_size: int,
+                       seconds: float) -> dict[str, Any]:
+        """A result as the next version of the item's outcome (see workers.db.models.Result)."""
+        result = dict(result)
         return {
+            "item_id": item.id,  # type: ignore[attr-defined]
+            "content_hash": envelope.content_hash(),
+            "tier": self.pipeline.tier,
+            "review_status": result.pop("review_status", None),
+            "result": storable_json(result),
+            "sent_at": envelope.sent_at,
             "model": self.pipeline.model,
             "model_version": self.pipeline.model_version,
             "batch_size": batch_size,

@@ -10,12 +10,25 @@ recording it as unacknowledged and removing it from that list happen in one ``MU
 keeps a heartbeat key alive; the periodic restore sweep (kombu's ``restore_visible``) returns the
 contents of fetching lists whose owner stopped beating to their queues. Needs Redis >= 6.2.
 
+Only channels that consume work queues take part: Celery's control replies (``*.pidbox`` queues,
+read by ``celery inspect``, Flower…) use kombu's stock fetch, and only a worker's channel runs the
+restore sweep, so that no inspection can fetch, move or hold a message.
+
+Leases: a worker renews the unacknowledged-index score of every message it holds at each sweep, so
+kombu's restore (any worker's, for any queue) brings back only the messages of a worker that stopped
+renewing — a dead one — however long a batch runs. Each sweep also refreshes a presence key per
+channel (``slimline:worker:<owner>``: host, pid and queues), which ``status``, ``health`` and
+``drain`` read to know which queues have a live consumer.
+
 Selected with Celery's ``broker_transport`` setting; broker URLs stay ``redis://``/``rediss://``.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import socket
 import uuid
 from queue import Empty
 from time import monotonic, time
@@ -32,6 +45,18 @@ FETCHING_LISTS = "slimline:fetching-lists"  # set of every fetching list key
 UNPARSEABLE = "slimline:unparseable"  # raw items that are not kombu messages (kept, bounded)
 # With several queues on one channel, BLMOVE waits on one queue at a time, this long at most.
 MULTI_QUEUE_WAIT_SECONDS = 0.1
+
+
+WORKER_PRESENCE_PREFIX = "slimline:worker:"
+CONTROL_QUEUE_SUFFIX = ".pidbox"  # Celery's control reply queues end like this
+
+
+def is_work_queue(queue: str) -> bool:
+    return not queue.endswith(CONTROL_QUEUE_SUFFIX)
+
+
+def presence_key(owner: str) -> str:
+    return f"{WORKER_PRESENCE_PREFIX}{owner}"
 
 
 def fetching_list(owner: str, queue: str) -> str:
@@ -71,8 +96,21 @@ class QoS(kombu_redis.QoS):
         virtual.QoS.append(self, message, delivery_tag)
 
     def restore_visible(self, start: int = 0, num: int = 10, interval: int = 10) -> None:
+        """Only a worker (a channel consuming work queues) renews leases and sweeps."""
+        if not self.channel.consumes_work_queues:
+            return
+        self.renew_leases()
         self.channel.sweep_fetching_lists()
         super().restore_visible(start=start, num=num, interval=interval)
+
+    def renew_leases(self) -> None:
+        """Mark every message this channel holds as fresh (``ZADD XX``: acked ones are not re-added)."""
+        tags = [tag for tag in self._delivered if tag not in self._dirty]
+        if not tags:
+            return
+        now = time()
+        with self.channel.conn_or_acquire() as client:
+            client.zadd(self.unacked_index_key, {tag: now for tag in tags}, xx=True)
 
 
 class Channel(kombu_redis.Channel):
@@ -85,10 +123,24 @@ class Channel(kombu_redis.Channel):
         self._fetch_queue: str | None = None
         self._fetch_incomplete = False
         self._registered_lists: set[str] = set()
+        self._presence_announced = False
 
     @property
     def heartbeat_seconds(self) -> int:
         return max(int(self.visibility_timeout), 5)
+
+    @property
+    def presence_seconds(self) -> int:
+        """A live worker refreshes its presence at every sweep; three missed sweeps and it is gone."""
+        return max(3 * int(self.unacked_restore_interval), 5)
+
+    @property
+    def consumes_work_queues(self) -> bool:
+        return any(is_work_queue(queue) for queue in self.active_queues)
+
+    @property
+    def _uses_stock_fetch(self) -> bool:
+        return bool(self.active_queues) and not self.consumes_work_queues
 
     def _register_fetching_list(self, queue: str) -> str:
         key = fetching_list(self.owner, queue)
@@ -106,6 +158,8 @@ class Channel(kombu_redis.Channel):
             log.warning("returned %d message(s) from an interrupted fetch to their queues", moved)
 
     def _brpop_start(self, timeout: float | None = None) -> None:
+        if self._uses_stock_fetch:
+            return super()._brpop_start(timeout)
         if timeout is None:
             timeout = self.brpop_timeout
         queues = self._queue_cycle.consume(len(self.active_queues))
@@ -125,6 +179,8 @@ class Channel(kombu_redis.Channel):
         self.client.connection.send_command("BLMOVE", queue, key, "RIGHT", "LEFT", timeout or 0)
 
     def _brpop_read(self, **options: Any) -> bool:
+        if self._uses_stock_fetch:
+            return super()._brpop_read(**options)
         try:
             try:
                 item = self.client.parse_response(self.client.connection, "BLMOVE", **options)
@@ -162,6 +218,10 @@ class Channel(kombu_redis.Channel):
     def sweep_fetching_lists(self) -> None:
         """Beat this channel's heart; return messages of fetching lists whose owner is gone."""
         with self.conn_or_acquire() as client:
+            presence = json.dumps({"host": socket.gethostname(), "pid": os.getpid(),
+                                   "queues": sorted(q for q in self.active_queues if is_work_queue(q))})
+            client.set(presence_key(self.owner), presence, ex=self.presence_seconds)
+            self._presence_announced = True
             if self._registered_lists:  # (re-added: a sweep elsewhere may have dropped them during a stall)
                 client.pipeline().set(heartbeat_key(self.owner), 1, ex=self.heartbeat_seconds) \
                     .sadd(FETCHING_LISTS, *self._registered_lists).execute()
@@ -191,6 +251,12 @@ class Channel(kombu_redis.Channel):
                         .srem(FETCHING_LISTS, *self._registered_lists).execute()
             except Exception as error:  # another consumer's sweep returns them once our heartbeat stops
                 log.warning("could not return fetched messages on close: %r", error)
+        if self._presence_announced:
+            try:
+                with self.conn_or_acquire() as client:
+                    client.delete(presence_key(self.owner))
+            except Exception:  # noqa: BLE001 - it expires on its own
+                pass
         super().close()
 
 

@@ -1,13 +1,16 @@
 """The wire contract of one message, as a worker sees it: task id, payload and delivery metadata.
 
 A producer sends task ``slimline.<kind>.process`` with ``args=[payload]`` and, optionally,
-``kwargs={"producer": "..."}``. Slimline itself adds ``attempt`` when it retries an item.
+``kwargs={"producer": "...", "sent_at": <epoch seconds>}``. Slimline itself adds ``attempt`` when it
+retries an item.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -16,7 +19,7 @@ from schemas import INPUT_MODELS, ItemError, Kind
 from workers.settings import Settings
 from workers.runtime.storable import storable_text
 
-ALLOWED_KWARGS = {"attempt", "producer"}
+ALLOWED_KWARGS = {"attempt", "producer", "sent_at"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,19 @@ class Envelope:
         producer = self.kwargs.get("producer") if isinstance(self.kwargs, dict) else None
         return storable_text(producer, 200) if isinstance(producer, str) else None
 
+    @property
+    def sent_at(self) -> datetime | None:
+        """When the producer sent the item (``sent_at``, epoch seconds): orders versions of an item and
+        gives the enqueue-to-stored latency. Absent or unusable: None."""
+        sent_at = self.kwargs.get("sent_at") if isinstance(self.kwargs, dict) else None
+        if isinstance(sent_at, (int, float)) and not isinstance(sent_at, bool) and 0 < sent_at < 1e11:
+            return datetime.fromtimestamp(sent_at, timezone.utc)
+        return None
+
+    def content_hash(self) -> str:
+        """SHA-256 of the payload's canonical JSON: equal content, equal hash, whatever the key order."""
+        return hashlib.sha256(canonical_json(self.payload).encode("utf-8", "surrogatepass")).hexdigest()
+
     def item_id(self) -> str | None:
         payload = self.payload
         if isinstance(payload, dict) and isinstance(payload.get("id"), str):
@@ -51,6 +67,11 @@ class Envelope:
         except (TypeError, ValueError):
             text = repr(self.args)
         return text[:limit]
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no insignificant whitespace, non-ASCII kept as is."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def validate(kind: Kind, envelope: Envelope, settings: Settings) -> BaseModel | list[ItemError]:

@@ -1,5 +1,5 @@
-"""Per-process worker state: models and database engine are built after the fork, once, and
-warmed up; the batch task borrows them."""
+"""Per-process worker state: each pool process builds the pipelines of the queues its worker consumes
+after the fork, once, warms them up, and the batch tasks borrow them."""
 
 from __future__ import annotations
 
@@ -8,74 +8,63 @@ import os
 import signal
 from typing import Any
 
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery import Celery
 from celery_batches import SimpleRequest
 
 from schemas import Kind
-from workers.runtime.batching import BatchRunner
 from workers.db.store import OutcomeStore
+from workers.pipelines import build_pipeline
+from workers.runtime.batching import BatchRunner, Republish
 from workers.runtime.envelope import Envelope
+from workers.runtime.publish import send_item
 from workers.settings import get_settings
 
 log = logging.getLogger(__name__)
 _runners: dict[Kind, BatchRunner] = {}
 
 
-def _build_pipeline(kind: Kind):  # type: ignore[no-untyped-def]
-    settings = get_settings()
-    if kind is Kind.documents:
-        from workers.documents.pipeline import build_document_pipeline
-
-        return build_document_pipeline(settings)
-    raise NotImplementedError(f"no pipeline for {kind.value} yet")
-
-
-def _republish(kind: Kind):  # type: ignore[no-untyped-def]
+def _republisher(app: Celery, kind: Kind) -> Republish:
     def republish(envelope: Envelope, attempt: int, delay: float) -> None:
-        from tasks.app import app
-        from workers.client import send_item
-
-        kwargs = {"attempt": attempt} | ({"producer": envelope.producer} if envelope.producer else {})
+        kwargs = {key: value for key, value in envelope.kwargs.items() if key in ("producer", "sent_at")}
         # Same task id: every attempt of an item shares one key in the outcome tables.
-        send_item(app, kind, envelope.payload, kwargs, task_id=envelope.message_id, countdown=delay)
+        send_item(app, kind, envelope.payload, kwargs | {"attempt": attempt}, task_id=envelope.message_id,
+                  countdown=delay)
 
     return republish
 
 
-def runner(kind: Kind) -> BatchRunner:
+def runner(app: Celery, kind: Kind) -> BatchRunner:
     if kind not in _runners:
         settings = get_settings()
-        pipeline = _build_pipeline(kind)
+        pipeline = build_pipeline(kind, settings, tier=app.conf.get("slimline_tier") or "compact")
         store = OutcomeStore.from_url(settings.database_url.get_secret_value())
-        _runners[kind] = BatchRunner(pipeline, store, _republish(kind), settings)
+        _runners[kind] = BatchRunner(pipeline, store, _republisher(app, kind), settings)
         timings = pipeline.warm_up()
-        log.info("%s pipeline ready (%s %s), warm-up: %s", kind.value, pipeline.model, pipeline.model_version,
+        log.info("%s pipeline ready (%s %s, tier %s), warm-up: %s", kind.value, pipeline.model,
+                 pipeline.model_version, pipeline.tier,
                  {name: f"{seconds * 1000:.1f} ms" for name, seconds in timings.items()})
     return _runners[kind]
 
 
-def run_batch(kind: Kind, requests: list[SimpleRequest]) -> dict[str, Any]:
+def run_batch(app: Celery, kind: Kind, requests: list[SimpleRequest]) -> dict[str, Any]:
     envelopes = [Envelope(request.id, request.args, request.kwargs) for request in requests]
-    return runner(kind).run_safely(envelopes).as_dict()
+    report = runner(app, kind).run_safely(envelopes)
+    log.info(report.log_line(kind.value))
+    return report.as_dict()
 
 
-@worker_process_init.connect
-def _load_models_after_fork(**_: Any) -> None:
-    """Load the models of the queues this worker consumes, in the child, after the fork."""
-    from tasks.app import app
-
-    consumed = app.conf.get("slimline_consumed_kinds") or []
+def load_pipelines(app: Celery) -> None:
+    """In a freshly forked pool process: build the pipelines of the consumed queues, or stop the worker
+    (Celery would log the error and carry on with a worker that fails every batch)."""
     try:
-        for kind in consumed:
-            runner(Kind(kind))
+        for kind in app.conf.get("slimline_consumed_kinds") or []:
+            runner(app, Kind(kind))
     except Exception:
-        # Celery would log this and carry on with a worker that fails every batch: stop it instead.
         log.critical("could not load the models; stopping the worker", exc_info=True)
         os.kill(os.getppid(), signal.SIGTERM)
         raise
 
 
-@worker_process_shutdown.connect
-def _dispose(**_: Any) -> None:
+def dispose() -> None:
     for batch_runner in _runners.values():
         batch_runner.store.engine.dispose()

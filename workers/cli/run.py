@@ -1,0 +1,105 @@
+"""`slimline run`: the main job on embedded defaults, and an orderly stop on Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from schemas import Kind
+from workers.cli.common import CliError, ExitCode, console, settings
+from workers.cli.outcomes import print_results
+from workers.cli.queue import send_file, status, wait_for_drain
+from workers.cli.worker import migrate
+from workers.settings import get_settings
+
+WORKER_START_SECONDS = 180
+
+
+def run(
+    source: Annotated[Path | None, typer.Argument(help="Documents to process (JSON Lines); default: bundled sample.")] = None,
+    concurrency: Annotated[int, typer.Option(min=1)] = 2,
+) -> None:
+    """The main job on embedded defaults: a private Redis (unless SLIMLINE_REDIS_URL is set), SQLite, one
+    worker; process the documents and show their results. Ctrl-C stops everything in order."""
+    if source is not None and not source.is_file():
+        raise CliError(f"no such file: {source}", ExitCode.USAGE)
+    with resources.as_file(resources.files("workers.documents") / "data" / "sample_documents.jsonl") as sample:
+        _run(source or sample, concurrency)
+
+
+def _run(source: Path, concurrency: int) -> None:
+    from workers.runtime.redis_server import RedisServer
+
+    redis_server = worker = None
+    try:
+        if settings().redis_url is None:
+            redis_server = RedisServer(settings().data_dir / "redis").start()
+            os.environ["SLIMLINE_REDIS_URL"] = redis_server.url
+            get_settings.cache_clear()
+            console.print(f"started a private Redis server on port {redis_server.port}")
+        migrate()
+        worker = _start_worker(concurrency)
+        _wait_until_ready(worker)
+        report = send_file(Kind.documents, str(source))
+        wait_for_drain(timeout=600, worker_grace=30, total=report.accepted)
+        print_results(Kind.documents, item_ids=report.item_ids)
+        status()
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the orderly stop short
+        console.print("[yellow]interrupted[/]: stopping the worker (running batches finish, the rest stays "
+                      "queued), then Redis; nothing accepted is lost")
+        raise typer.Exit(130) from None
+    finally:
+        if worker is not None:
+            _stop_worker(worker)
+        if redis_server is not None:
+            redis_server.stop()
+
+
+def _start_worker(concurrency: int) -> subprocess.Popen[bytes]:
+    """A worker in its own process group (Ctrl-C reaches only this command, which stops it in order),
+    logging to a file."""
+    log_path = settings().data_dir / "worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    console.print(f"starting a worker (models load in a few seconds; its log: {log_path})")
+    with log_path.open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--queues", "documents",
+                                 "--concurrency", str(concurrency), "--loglevel", "INFO"],
+                                stdout=log, stderr=log, start_new_session=True)
+
+
+def _wait_until_ready(worker: subprocess.Popen[bytes]) -> None:
+    from workers.cli.common import broker
+    from workers.runtime.queues import live_workers
+
+    client = broker()
+    deadline = time.monotonic() + WORKER_START_SECONDS
+    while not any(Kind.documents.value in live.queues for live in live_workers(client)):
+        if worker.poll() is not None:
+            raise CliError(f"the worker stopped while starting (exit {worker.returncode}): see "
+                           f"{settings().data_dir / 'worker.log'}", ExitCode.FAILED)
+        if time.monotonic() > deadline:
+            raise CliError(f"the worker was not ready after {WORKER_START_SECONDS}s: see "
+                           f"{settings().data_dir / 'worker.log'}", ExitCode.FAILED)
+        time.sleep(0.2)
+    console.print("worker ready")
+
+
+def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    """Warm shutdown: running batches finish and are stored, buffered messages go back to Redis."""
+    if worker.poll() is not None:
+        return
+    worker.terminate()
+    try:
+        worker.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait()

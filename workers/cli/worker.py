@@ -1,0 +1,73 @@
+"""`slimline worker` and `slimline migrate`: run the consumers, prepare the database."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Annotated
+
+import typer
+
+from schemas import Kind
+from workers.cli.common import CliError, ExitCode, console, describe_database, settings
+from workers.pipelines import PIPELINE_KINDS
+
+
+def parse_kinds(queues: str) -> list[Kind]:
+    try:
+        return [Kind(name.strip()) for name in queues.split(",") if name.strip()]
+    except ValueError as error:
+        raise CliError(f"{error}; queues are: {', '.join(k.value for k in Kind)}", ExitCode.USAGE) from None
+
+
+def migrate() -> None:
+    """Create or upgrade the database schema (Alembic)."""
+    from sqlalchemy.exc import OperationalError
+
+    from workers.db.engine import migrate as run_migrations
+
+    url = settings().database_url.get_secret_value()
+    try:
+        run_migrations(url)
+    except OperationalError:
+        raise CliError(f"cannot reach the {describe_database(url)}: check SLIMLINE_DATABASE_URL",
+                       ExitCode.UNREACHABLE) from None
+    console.print(f"[green]database schema is up to date[/] ({describe_database(url)})")
+
+
+def prefetch_multiplier(kinds: list[Kind], concurrency: int) -> int:
+    """Unacked messages count against the prefetch limit, and a batch's messages stay unacked until
+    stored: leave room for one batch per pool process plus one filling up — within the byte budget
+    for messages a worker holds (SLIMLINE_WORKER_PREFETCH_BYTES / the largest message allowed)."""
+    config = settings()
+    largest_batch = max(config.batch_policy(kind).max_batch_size for kind in kinds)
+    by_count = (concurrency + 1) * largest_batch
+    by_bytes = max(config.worker_prefetch_bytes // config.max_message_bytes, concurrency + 1)
+    return max(1, math.ceil(min(by_count, by_bytes) / concurrency))
+
+
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "documents",
+    concurrency: Annotated[int, typer.Option(min=1, help="Pool processes (one per core is a good start).")] = 2,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    tier: Annotated[str, typer.Option(help="compact, or escalated for a worker of the escalation queues.")] = "compact",
+) -> None:
+    """Start a Celery worker for the given queues, with Slimline's batching and delivery settings."""
+    kinds = parse_kinds(queues)
+    missing = [kind.value for kind in kinds if kind not in PIPELINE_KINDS]
+    if missing:
+        raise CliError(f"no pipeline for {', '.join(missing)} yet: their messages wait in Redis until one lands",
+                       ExitCode.USAGE)
+    from workers.cli.common import store
+
+    store().engine.dispose()  # reachable and migrated, or one clear line
+    from tasks.app import app as celery_app
+
+    celery_app.conf.slimline_consumed_kinds = [kind.value for kind in kinds]
+    celery_app.conf.slimline_tier = tier
+    celery_app.worker_main([
+        "worker", "--queues", ",".join(kind.value for kind in kinds), "--concurrency", str(concurrency),
+        "--pool", "prefork", "--loglevel", loglevel,
+        "--prefetch-multiplier", str(prefetch_multiplier(kinds, concurrency)),
+        "--hostname", f"slimline-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+    ])  # fmt: skip
