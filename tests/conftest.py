@@ -31,6 +31,7 @@ TEST_ENV = {
     "SLIMLINE_RETRY_BACKOFF_SECONDS": "0.2",
     "SLIMLINE_RETRY_BACKOFF_MAX_SECONDS": "1",
     "SLIMLINE_PERSIST_RETRY_SECONDS": "3",
+    "SLIMLINE_METRICS_PORT": "0",  # tests that scrape a worker choose a port themselves
 }
 
 

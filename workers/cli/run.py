@@ -73,7 +73,8 @@ def _start_worker(concurrency: int) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log:
         return subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--queues", "documents",
                                  "--concurrency", str(concurrency), "--loglevel", "INFO"],
-                                stdout=log, stderr=log, start_new_session=True)
+                                stdout=log, stderr=log, start_new_session=True,
+                                env=os.environ | {"SLIMLINE_METRICS_PORT": os.environ.get("SLIMLINE_METRICS_PORT", "0")})
 
 
 def _wait_until_ready(worker: subprocess.Popen[bytes]) -> None:

@@ -65,6 +65,18 @@ def worker(
 
     celery_app.conf.slimline_consumed_kinds = [kind.value for kind in kinds]
     celery_app.conf.slimline_tier = tier
+    from workers.runtime import metrics
+
+    config = settings()
+    endpoint = metrics.start_metrics_server(config, metrics.connectivity_check(config),
+                                            queues=[kind.value for kind in kinds], processes=concurrency)
+    try:
+        _run_celery_worker(celery_app, kinds, concurrency, loglevel)
+    finally:
+        endpoint.stop()
+
+
+def _run_celery_worker(celery_app, kinds: list[Kind], concurrency: int, loglevel: str) -> None:  # type: ignore[no-untyped-def]
     celery_app.worker_main([
         "worker", "--queues", ",".join(kind.value for kind in kinds), "--concurrency", str(concurrency),
         "--pool", "prefork", "--loglevel", loglevel,

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from schemas import ItemError, Kind
 from workers.db.store import Outcomes, OutcomeStore
+from workers.runtime import metrics
 from workers.runtime.envelope import Envelope, validate
 from workers.pipelines.base import Pipeline, Rejected
 from workers.runtime.retry import RetryBudgetExhausted, backoff_delay, is_transient_database_error, retry_transient
@@ -165,13 +166,15 @@ class BatchRunner:
                 outcomes.rejections.append(rejection_row(kind, envelope, checked))
             else:
                 valid.append((envelope, checked))
+        validated = time.perf_counter()
 
         succeeded, failed = [], []
         for chunk in split_by_bytes(valid, self.settings.batch_text_bytes):
             chunk_ok, chunk_failed = run_isolated(lambda pairs: self.pipeline([item for _, item in pairs]), chunk)
             succeeded += chunk_ok
             failed += chunk_failed
-        report.seconds = time.perf_counter() - started
+        piped = time.perf_counter()
+        report.seconds = piped - started
         for (envelope, item), outcome in succeeded:
             if isinstance(outcome, Rejected):
                 outcomes.rejections.append(rejection_row(kind, envelope, outcome.errors))
@@ -191,7 +194,14 @@ class BatchRunner:
         except RetryBudgetExhausted as error:
             log.error("batch of %d returned to the queue: %s", len(envelopes), error)
             report.requeue = [envelope.message_id for envelope in envelopes]
+            metrics.record_batch(kind.value, len(envelopes), {"total": time.perf_counter() - started},
+                                 {"requeued": len(envelopes)})
             return report
+        persisted = time.perf_counter()
+        now = time.time()
+        for row in outcomes.results:
+            if row["sent_at"] is not None:
+                metrics.record_latency(kind.value, now - row["sent_at"].timestamp())
         report.stored = len(outcomes)
         report.rejected = len(outcomes.rejections)
         report.dead_lettered = len(outcomes.dead_letters)
@@ -205,6 +215,12 @@ class BatchRunner:
             except Exception as error:  # the broker is down too: give the original back instead
                 log.error("could not schedule retry of %s: %r", envelope.message_id, error)
                 report.requeue.append(envelope.message_id)
+        metrics.record_batch(kind.value, len(envelopes),
+                             {"validate": validated - started, "pipeline": piped - validated,
+                              "persist": persisted - piped, "total": time.perf_counter() - started},
+                             {"stored": len(outcomes.results), "rejected": report.rejected,
+                              "dead_lettered": report.dead_lettered, "retried": report.retried,
+                              "requeued": len(report.requeue)})
         return report
 
     def _versioned_row(self, envelope: Envelope, item: BaseModel, result: dict[str, Any], batch_size: int,

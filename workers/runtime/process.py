@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import time
 from typing import Any
 
 from celery import Celery
@@ -14,6 +15,7 @@ from celery_batches import SimpleRequest
 from schemas import Kind
 from workers.db.store import OutcomeStore
 from workers.pipelines import build_pipeline
+from workers.runtime import metrics
 from workers.runtime.batching import BatchRunner, Republish
 from workers.runtime.envelope import Envelope
 from workers.runtime.publish import send_item
@@ -36,10 +38,13 @@ def _republisher(app: Celery, kind: Kind) -> Republish:
 def runner(app: Celery, kind: Kind) -> BatchRunner:
     if kind not in _runners:
         settings = get_settings()
+        started = time.perf_counter()
         pipeline = build_pipeline(kind, settings, tier=app.conf.get("slimline_tier") or "compact")
         store = OutcomeStore.from_url(settings.database_url.get_secret_value())
         _runners[kind] = BatchRunner(pipeline, store, _republisher(app, kind), settings)
+        load_seconds = time.perf_counter() - started
         timings = pipeline.warm_up()
+        metrics.record_pipeline_ready(kind.value, load_seconds, timings)
         log.info("%s pipeline ready (%s %s, tier %s), warm-up: %s", kind.value, pipeline.model,
                  pipeline.model_version, pipeline.tier,
                  {name: f"{seconds * 1000:.1f} ms" for name, seconds in timings.items()})
