@@ -7,7 +7,7 @@ models (``python -m schemas.export``) for producers written in other languages.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Annotated
 
@@ -67,13 +67,30 @@ class Document(_Contract):
 
 
 class Transaction(_Contract):
-    """A payment to flag (or not) in real time."""
+    """A payment to flag (or not) in real time.
+
+    ``channel`` is free text; the values the risk model knows are ``card_present``, ``online``,
+    ``transfer`` and ``atm``. Numeric ``metadata`` fields carry the bank's own signals (a device
+    score, a PCA component...) and become model features when the training data has them.
+    A timestamp without a time zone is taken as UTC.
+    """
+
+    class Merchant(_Contract):
+        """Where a card was used: the acceptor's name and its ISO 18245 merchant category code."""
+
+        name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+        category_code: Annotated[str, StringConstraints(pattern=r"^[0-9]{4}$")] = Field(
+            description="ISO 18245 merchant category code (MCC), four digits, e.g. \"5411\" for grocery stores."
+        )
 
     id: ItemId
     account_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    amount: Decimal = Field(description="Amount in the currency's major unit, as a JSON string or number.")
+    amount: Decimal = Field(
+        gt=-(10**12), lt=10**12, description="Amount in the currency's major unit, as a JSON string or number."
+    )
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-    timestamp: datetime
+    timestamp: datetime = Field(description="When the payment happened (ISO 8601); without a time zone, UTC.")
+    merchant: Merchant | None = Field(default=None, description="Card payments: the merchant and its MCC.")
     counterparty: Annotated[str, StringConstraints(max_length=500)] | None = None
     counterparty_iban: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$")] | None = None
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
@@ -81,13 +98,30 @@ class Transaction(_Contract):
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
     metadata: Metadata = Field(default_factory=dict)
 
+    @field_validator("timestamp")
+    @classmethod
+    def _naive_means_utc(cls, timestamp: datetime) -> datetime:
+        return timestamp if timestamp.tzinfo is not None else timestamp.replace(tzinfo=timezone.utc)
+
 
 class Product(_Contract):
     """A product whose description is generated in several languages."""
 
     id: ItemId
     name: Annotated[str, StringConstraints(min_length=1, max_length=500)]
-    attributes: dict[str, str] = Field(default_factory=dict)
+    attributes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Facts about the product (material, colour, capacity…), in the source language; a `brand` "
+        "attribute is kept verbatim. Numbers use a decimal point (`1.7 L`); a comma before exactly three digits "
+        "groups thousands, any other comma is a decimal comma.",
+    )
+    localized_attributes: dict[
+        Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")], dict[str, str]
+    ] = Field(
+        default_factory=dict,
+        description="Optional values already translated by the producer: language → attribute → value "
+        '(e.g. {"de": {"colour": "Anthrazit"}}). They win over Slimline\'s vocabulary.',
+    )
     languages: list[Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]] = Field(min_length=1, max_length=20)
     category: Annotated[str, StringConstraints(max_length=200)] | None = None
     tone: Annotated[str, StringConstraints(max_length=50)] | None = None

