@@ -49,7 +49,8 @@ def test_the_same_documents_sent_twice_give_one_row_each(deployment: Deployment)
     deployment.enqueue(documents)
     deployment.drain()
 
-    assert deployment.store.counts() == {"document_results": 200, "rejections": 0, "dead_letters": 0}
+    assert deployment.store.counts() == {"documents results": 200, "rejections (by workers)": 0,
+                                         "rejections (by producers)": 0, "dead letters": 0}
     # The second copies were processed, and added nothing.
     first_ids = {row["message_id"] for row in deployment.store.iter_rows(Result)}
     assert len(first_ids) == 200
