@@ -130,9 +130,12 @@ def test_sigterm_returns_buffered_work_to_the_queue(sqlite_deployment: Deploymen
     _wait_for_results(deployment, at_least=200)
     assert worker.stop() == 0  # warm shutdown, not a crash
     stored_at_shutdown = deployment.store.count(Result)
-    # Everything not stored is back in the queue at once, not waiting for the visibility timeout.
+    # Everything not stored is back in the queue at once, not waiting for the visibility timeout. A batch
+    # that finished during the shutdown may be stored and back in the queue too (its acks came after the
+    # restore): it is processed again and stored once.
     assert in_flight(deployment.broker) == 0
-    assert deployment.broker.llen("documents") == 1500 - stored_at_shutdown > 0
+    queued = deployment.broker.llen("documents")
+    assert 0 < 1500 - stored_at_shutdown <= queued <= 1500 - stored_at_shutdown + 2 * 64
     deployment.start_worker(concurrency=2)
     deployment.drain()
 
