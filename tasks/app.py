@@ -7,7 +7,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from kombu import Queue
 
 from schemas import Kind
-from tasks.names import QUEUES, TASK_NAMES
+from tasks.names import ESCALATION_QUEUES, QUEUES, TASK_NAMES
 from tasks.process import register_batch_tasks
 from workers.runtime.connection import broker_tls, broker_transport_options, redis_url
 from workers.runtime.process import dispose, load_pipelines
@@ -36,7 +36,7 @@ def create_app(settings: Settings) -> Celery:
         task_acks_late=True,
         task_publish_retry=True,
         task_publish_retry_policy={"max_retries": 20, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 3},
-        task_queues=[Queue(name) for name in QUEUES.values()],
+        task_queues=[Queue(name) for name in (*QUEUES.values(), *ESCALATION_QUEUES.values())],
         task_routes={TASK_NAMES[kind]: {"queue": QUEUES[kind]} for kind in Kind},
         task_default_queue=QUEUES[Kind.documents],
         task_create_missing_queues=False,

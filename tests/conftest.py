@@ -32,6 +32,9 @@ TEST_ENV = {
     "SLIMLINE_RETRY_BACKOFF_MAX_SECONDS": "1",
     "SLIMLINE_PERSIST_RETRY_SECONDS": "3",
     "SLIMLINE_METRICS_PORT": "0",  # tests that scrape a worker choose a port themselves
+    # No escalation unless a test asks for it (tests of escalation start a worker of the escalated tier).
+    "SLIMLINE_DOCUMENT_REVIEW_SCORE": "0",
+    "SLIMLINE_DOCUMENT_REVIEW_MARGIN": "0",
 }
 
 
@@ -94,9 +97,9 @@ class Deployment:
             self._broker = inspection_client(self.settings)
         return self._broker
 
-    def start_worker(self, concurrency: int = 1) -> WorkerProcess:
-        worker = WorkerProcess(self.env(), self.tmp_path / f"worker-{len(self.workers)}.log",
-                               concurrency=concurrency).start()
+    def start_worker(self, concurrency: int = 1, queues: str = "documents", tier: str = "compact") -> WorkerProcess:
+        worker = WorkerProcess(self.env(), self.tmp_path / f"worker-{len(self.workers)}.log", queues=queues,
+                               concurrency=concurrency, tier=tier).start()
         self.workers.append(worker)
         return worker
 

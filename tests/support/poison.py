@@ -3,22 +3,28 @@ the way a real model can fail on one pathological input."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
-from schemas import Entity
-from workers.documents.entities.spacy_backend import SpacyEntityExtractor
+from workers.documents.entities.multilingual import build_entity_extractor
 from workers.registry import register
+from workers.settings import Settings
 
 MARKER = "POISON-PILL"
 
 
-class PoisonedExtractor(SpacyEntityExtractor):
-    def __call__(self, texts: list[str]) -> list[list[Entity]]:
+class PoisonedExtractor:
+    def __init__(self, settings: Settings) -> None:
+        self.inner = build_entity_extractor(settings)
+        self.models_used: list[str | None] = []
+
+    def __call__(self, texts: list[str], languages: list[str | None]) -> list[list[dict[str, Any]]]:
         if any(MARKER in text for text in texts):
             raise ValueError("pathological input")
-        return super().__call__(texts)
+        entities = self.inner(texts, languages)
+        self.models_used = self.inner.models_used
+        return entities
 
 
 @register("entities.poisoned_for_tests")
-def make_poisoned(package: str, model_dir: Path | None = None, manifest_dir: Path | None = None) -> PoisonedExtractor:
-    return PoisonedExtractor(package, model_dir, manifest_dir=manifest_dir)
+def make_poisoned(settings: Settings) -> PoisonedExtractor:
+    return PoisonedExtractor(settings)

@@ -71,11 +71,12 @@ class PostgresCluster:
 class WorkerProcess:
     """``slimline worker`` in its own process group, so a test can kill it like a machine dies."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, queues: str = "documents", concurrency: int = 1) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, queues: str = "documents", concurrency: int = 1,
+                 tier: str = "compact") -> None:
         self.env = env
         self.log_path = log_path
         self.command = [sys.executable, "-m", "workers.cli", "worker", "--queues", queues,
-                        "--concurrency", str(concurrency), "--loglevel", "INFO"]
+                        "--concurrency", str(concurrency), "--loglevel", "INFO", "--tier", tier]
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> WorkerProcess:

@@ -6,25 +6,24 @@ from __future__ import annotations
 import logging
 import os
 import time
-from pathlib import Path
 
-from schemas import Entity
-from workers.documents.entities.spacy_backend import SpacyEntityExtractor
+from tests.support.poison import PoisonedExtractor
 from workers.registry import register
+from workers.settings import Settings
 
 MARKER = "SLOW-ITEM"
 STARTED = "started on the slow item"
 log = logging.getLogger(__name__)
 
 
-class SlowExtractor(SpacyEntityExtractor):
-    def __call__(self, texts: list[str]) -> list[list[Entity]]:
+class SlowExtractor(PoisonedExtractor):
+    def __call__(self, texts: list[str], languages: list[str | None]) -> list[list[dict]]:  # type: ignore[type-arg]
         if any(MARKER in text for text in texts):
             log.warning(STARTED)
             time.sleep(float(os.environ.get("SLIMLINE_TEST_SLOW_SECONDS", "10")))
-        return super().__call__(texts)
+        return super().__call__(texts, languages)
 
 
 @register("entities.slow_for_tests")
-def make_slow(package: str, model_dir: Path | None = None, manifest_dir: Path | None = None) -> SlowExtractor:
-    return SlowExtractor(package, model_dir, manifest_dir=manifest_dir)
+def make_slow(settings: Settings) -> SlowExtractor:
+    return SlowExtractor(settings)

@@ -11,6 +11,9 @@ import typer
 
 from workers.cli import models, outcomes, queue, run, worker
 from workers.cli.common import CliError, console
+from workers.documents import cli as documents_cli
+from workers.documents.classify import cli as classify_cli
+from workers.transactions import cli as transactions_cli
 
 app = typer.Typer(help="Slimline: language AI on your own CPUs, in batches, over Redis queues.",
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
@@ -25,6 +28,17 @@ app.add_typer(outcomes.rejections_app, name="rejections")
 app.add_typer(outcomes.dlq_app, name="dlq")
 app.command("model-manifest")(models.model_manifest)
 app.command()(run.run)
+
+train_app = typer.Typer(help="Train models on labelled data.", no_args_is_help=True)
+train_app.command("classifier")(classify_cli.classifier)
+train_app.command("risk")(transactions_cli.train_risk_command)
+train_app.command("simulate")(transactions_cli.simulate_command)
+app.add_typer(train_app, name="train")
+review_app = typer.Typer(help="Work waiting for a person.", no_args_is_help=True)
+review_app.add_typer(documents_cli.review_app, name="documents")
+app.add_typer(review_app, name="review")
+app.add_typer(transactions_cli.flags_app, name="flags")
+app.command("backtest")(transactions_cli.backtest_command)
 
 
 def main() -> None:

@@ -38,7 +38,8 @@ def run(
 def _run(source: Path, concurrency: int) -> None:
     from workers.runtime.redis_server import RedisServer
 
-    redis_server = worker = None
+    redis_server = None
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         if settings().redis_url is None:
             redis_server = RedisServer(settings().data_dir / "redis").start()
@@ -46,8 +47,10 @@ def _run(source: Path, concurrency: int) -> None:
             get_settings.cache_clear()
             console.print(f"started a private Redis server on port {redis_server.port}")
         migrate()
-        worker = _start_worker(concurrency)
-        _wait_until_ready(worker)
+        workers.append(_start_worker(concurrency, "compact"))
+        workers.append(_start_worker(1, "escalated"))  # the bigger configuration, for the hard cases
+        for worker in workers:
+            _wait_until_ready(worker)
         report = send_file(Kind.documents, str(source))
         wait_for_drain(timeout=600, worker_grace=30, total=report.accepted)
         print_results(Kind.documents, item_ids=report.item_ids)
@@ -58,21 +61,21 @@ def _run(source: Path, concurrency: int) -> None:
                       "queued), then Redis; nothing accepted is lost")
         raise typer.Exit(130) from None
     finally:
-        if worker is not None:
+        for worker in workers:
             _stop_worker(worker)
         if redis_server is not None:
             redis_server.stop()
 
 
-def _start_worker(concurrency: int) -> subprocess.Popen[bytes]:
+def _start_worker(concurrency: int, tier: str) -> subprocess.Popen[bytes]:
     """A worker in its own process group (Ctrl-C reaches only this command, which stops it in order),
     logging to a file."""
-    log_path = settings().data_dir / "worker.log"
+    log_path = settings().data_dir / ("worker.log" if tier == "compact" else f"worker-{tier}.log")
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    console.print(f"starting a worker (models load in a few seconds; its log: {log_path})")
+    console.print(f"starting a {tier} worker (models load in a few seconds; its log: {log_path})")
     with log_path.open("ab") as log:
         return subprocess.Popen([sys.executable, "-m", "workers.cli", "worker", "--queues", "documents",
-                                 "--concurrency", str(concurrency), "--loglevel", "INFO"],
+                                 "--concurrency", str(concurrency), "--loglevel", "INFO", "--tier", tier],
                                 stdout=log, stderr=log, start_new_session=True,
                                 env=os.environ | {"SLIMLINE_METRICS_PORT": os.environ.get("SLIMLINE_METRICS_PORT", "0")})
 
@@ -83,7 +86,7 @@ def _wait_until_ready(worker: subprocess.Popen[bytes]) -> None:
 
     client = broker()
     deadline = time.monotonic() + WORKER_START_SECONDS
-    while not any(Kind.documents.value in live.queues for live in live_workers(client)):
+    while not any(live.pid == worker.pid for live in live_workers(client)):
         if worker.poll() is not None:
             raise CliError(f"the worker stopped while starting (exit {worker.returncode}): see "
                            f"{settings().data_dir / 'worker.log'}", ExitCode.FAILED)
@@ -91,7 +94,7 @@ def _wait_until_ready(worker: subprocess.Popen[bytes]) -> None:
             raise CliError(f"the worker was not ready after {WORKER_START_SECONDS}s: see "
                            f"{settings().data_dir / 'worker.log'}", ExitCode.FAILED)
         time.sleep(0.2)
-    console.print("worker ready")
+    console.print(f"worker {worker.pid} ready")
 
 
 def _stop_worker(worker: subprocess.Popen[bytes]) -> None:

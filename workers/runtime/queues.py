@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import redis
 
 from schemas import Kind
-from tasks.names import QUEUES
-from workers.pipelines import PIPELINE_KINDS
+from tasks.names import ESCALATION_QUEUES, QUEUES
+from workers.pipelines import ESCALATING_KINDS, PIPELINE_KINDS
 from workers.runtime.broker import FETCHING_LISTS, WORKER_PRESENCE_PREFIX
 from workers.runtime.connection import broker_tls, redis_url
 from workers.settings import Settings
@@ -51,8 +51,14 @@ def inspection_client(settings: Settings, timeout: float = 3.0) -> redis.Redis:
     return client
 
 
+def work_queues(kinds: Iterable[Kind]) -> list[str]:
+    """The queues of these kinds, with the escalation queues of the kinds that escalate."""
+    kinds = list(kinds)
+    return [QUEUES[kind] for kind in kinds] + [ESCALATION_QUEUES[kind] for kind in kinds if kind in ESCALATING_KINDS]
+
+
 def queue_depths(client: redis.Redis, kinds: Iterable[Kind] = tuple(Kind)) -> dict[str, int]:
-    return {QUEUES[kind]: int(client.llen(QUEUES[kind])) for kind in kinds}
+    return {queue: int(client.llen(queue)) for queue in work_queues(kinds)}
 
 
 def in_flight(client: redis.Redis) -> int:

@@ -34,10 +34,7 @@ class MultilingualEntityExtractor:
         """Load (and hash-check) one spaCy package per language in ``ner_models`` now, at start."""
         self.rules = rules
         self.chunk_chars = chunk_chars
-        self.ner = {
-            language: SpacyEntityExtractor(package, manifest_dir=manifest_dir, batch_size=batch_size)
-            for language, package in ner_models.items()
-        }
+        self.ner = {language: _load_ner(package, manifest_dir, batch_size) for language, package in ner_models.items()}
         self.models_used: list[str | None] = []
 
     def ner_model(self, language: str | None) -> str | None:
@@ -69,7 +66,15 @@ class MultilingualEntityExtractor:
         return [merge(found, rules) for found, rules in zip(spacy_entities, rule_entities, strict=True)]
 
 
-@register("entities.multilingual")
+def _load_ner(package_or_folder: str, manifest_dir: Path | None, batch_size: int) -> SpacyEntityExtractor:
+    """An installed spaCy package by name, or a local model folder (verified against its manifest in
+    ``manifest_dir``, written by `slimline model-manifest`)."""
+    folder = Path(package_or_folder)
+    if folder.is_dir():
+        return SpacyEntityExtractor(folder.name, model_dir=folder, manifest_dir=manifest_dir, batch_size=batch_size)
+    return SpacyEntityExtractor(package_or_folder, manifest_dir=manifest_dir, batch_size=batch_size)
+
+
 def make_multilingual_entities(
     ner_models: Mapping[str, str], lexicon_path: Path | None = None, phone_regions: Mapping[str, str] | None = None,
     date_order: str = "DMY", manifest_dir: Path | None = None, batch_size: int = 32, chunk_chars: int = 100_000,
@@ -79,6 +84,7 @@ def make_multilingual_entities(
                                        chunk_chars=chunk_chars)
 
 
+@register("entities.multilingual")
 def build_entity_extractor(settings: Settings) -> MultilingualEntityExtractor:
     """The extractor the documents pipeline uses, configured by the ``document_*`` settings."""
     return make_multilingual_entities(

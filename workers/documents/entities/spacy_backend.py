@@ -10,7 +10,6 @@ from spacy.language import Language
 
 from schemas import Entity
 from workers.models.integrity import MANIFEST_DIR, verify
-from workers.registry import register
 
 # Components an NER-only pipeline does not need (tok2vec feeds ner, so it stays; French's
 # morphologizer is not read by its ner).
@@ -56,9 +55,3 @@ class SpacyEntityExtractor:
             [Entity(text=text[start:end], label=label, start=start, end=end) for start, end, label in spans]
             for text, spans in zip(texts, self.spans(texts), strict=True)
         ]
-
-
-@register("entities.spacy")
-def make_spacy_entities(package: str, model_dir: Path | None = None,
-                        manifest_dir: Path | None = None) -> SpacyEntityExtractor:
-    return SpacyEntityExtractor(package, model_dir, manifest_dir=manifest_dir)

@@ -1,0 +1,1 @@
+"""Document classes from embeddings: zero-shot from label descriptions, or a trained linear head."""

@@ -1,0 +1,176 @@
+"""Rules from a file (YAML), evaluated by simpleeval: a safe subset of Python expressions over named
+values (no attribute access to internals, no imports, no assignment; never ``eval``).
+
+File format (see data/rules.yaml)::
+
+    lists:      {name: [values]}          usable in expressions, e.g. ``country in blocked_countries``
+    constants:  {name: number}
+    rules:      [{code, action, description, when}]
+
+Order (Stripe Radar's): every rule is evaluated, so that each decision lists all the rules that fired,
+but the action is decided by ``allow`` rules first, then ``block``, then ``review``; within an action
+the first rule in file order that fired is the deciding one. A rule referring to an account feature
+is skipped when the features are unavailable (the decision says so). A rule whose value is absent
+(e.g. no previous transaction) does not fire.
+
+The rule set's version is the SHA-256 of the file's bytes: any change, even a comment, is a new version,
+and each decision stores the version that made it.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from simpleeval import InvalidExpression, NameNotDefined, SimpleEval
+
+from workers.transactions.signals import ACCOUNT_SIGNALS
+
+DEFAULT_RULES_FILE = Path(__file__).parent / "data" / "rules.yaml"
+ACTIONS = ("allow", "block", "review")  # precedence order
+CODE_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{2,63}$")
+
+TRANSACTION_NAMES = frozenset({
+    "amount", "currency", "country", "channel", "mcc", "iban_country", "foreign_iban", "hour", "night", "weekday",
+})  # fmt: skip
+ACCOUNT_NAMES = frozenset(ACCOUNT_SIGNALS)
+
+
+class RuleFileError(ValueError):
+    """The rule file cannot be used; the message names the rule and the problem."""
+
+
+def _meta(metadata: dict[str, Any]) -> Any:
+    def meta(name: str, default: Any = None) -> Any:
+        """The bank's own signal from the transaction's metadata, e.g. ``meta("device_score", 0)``."""
+        return metadata.get(name, default)
+
+    return meta
+
+
+FUNCTIONS = {"abs": abs, "min": min, "max": max, "meta": None}
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    action: str
+    description: str
+    when: str
+    parsed: ast.AST = field(repr=False, compare=False)
+    needs_account: bool
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    fired: list[Rule]
+    skipped: list[str]  # codes of rules whose outcome needed an account feature that was unavailable
+    action: str | None  # None: no rule decided
+    deciding: Rule | None
+
+
+def _names(node: ast.AST) -> set[str]:
+    return {child.id for child in ast.walk(node) if isinstance(child, ast.Name)}
+
+
+class RuleSet:
+    def __init__(self, rules: list[Rule], values: dict[str, Any], version: str, path: Path) -> None:
+        self.rules = rules
+        self.values = values
+        self.version = version
+        self.path = path
+        self._ordered = sorted(rules, key=lambda rule: ACTIONS.index(rule.action))  # stable: file order kept
+        self._evaluator = SimpleEval(names={}, functions=dict(FUNCTIONS))  # one per process: not thread-safe
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> RuleSet:
+        path = Path(path or DEFAULT_RULES_FILE)
+        try:
+            raw = path.read_bytes()
+            document = yaml.safe_load(raw)
+        except (OSError, yaml.YAMLError) as error:
+            raise RuleFileError(f"cannot read rules from {path}: {error}") from None
+        if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
+            raise RuleFileError(f"{path}: expected a mapping with a 'rules' list")
+        values: dict[str, Any] = {}
+        for name, items in (document.get("lists") or {}).items():
+            if not isinstance(items, list):
+                raise RuleFileError(f"{path}: list {name!r} is not a list")
+            values[name] = frozenset(str(item) for item in items)
+        for name, number in (document.get("constants") or {}).items():
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise RuleFileError(f"{path}: constant {name!r} is not a number")
+            values[name] = number
+        known = TRANSACTION_NAMES | ACCOUNT_NAMES | set(values) | set(FUNCTIONS) | {"True", "False", "None"}
+        rules, codes = [], set()
+        for position, entry in enumerate(document["rules"], start=1):
+            rules.append(cls._rule(path, position, entry, known, codes))
+        version = "sha256:" + hashlib.sha256(raw).hexdigest()[:16]
+        rule_set = cls(rules, values, version, path)
+        rule_set._dry_run()
+        return rule_set
+
+    def _dry_run(self) -> None:
+        """Evaluate every rule once on typical values, so that a construct the safe evaluator refuses
+        (attribute access, a literal tuple...) fails when the file is loaded, not on a live transaction."""
+        sample: dict[str, Any] = {name: 1 for name in ACCOUNT_NAMES} | {"night": False, "foreign_iban": False}
+        sample |= {"amount": 100.0, "currency": "EUR", "country": "FR", "channel": "online", "mcc": "5411",
+                   "iban_country": "FR", "hour": 12, "weekday": 2}
+        for rule in self.rules:
+            try:
+                self._evaluator.names = {**sample, **self.values}
+                self._evaluator.functions["meta"] = _meta({})
+                self._evaluator.eval(rule.when, previously_parsed=rule.parsed)
+            except InvalidExpression as error:
+                raise RuleFileError(f"{self.path} ({rule.code}): {error}") from None
+
+    @staticmethod
+    def _rule(path: Path, position: int, entry: Any, known: set[str], codes: set[str]) -> Rule:
+        where = f"{path}, rule {position}"
+        if not isinstance(entry, dict) or set(entry) - {"code", "action", "description", "when"}:
+            raise RuleFileError(f"{where}: expected keys code, action, description, when")
+        code, action, when = entry.get("code"), entry.get("action"), entry.get("when")
+        if not isinstance(code, str) or not CODE_PATTERN.match(code):
+            raise RuleFileError(f"{where}: code {code!r} must be UPPER_SNAKE_CASE (3-64 characters)")
+        if code in codes:
+            raise RuleFileError(f"{where}: code {code} is used twice")
+        codes.add(code)
+        if action not in ACTIONS:
+            raise RuleFileError(f"{where} ({code}): action must be one of {', '.join(ACTIONS)}")
+        if not isinstance(when, str) or not when.strip():
+            raise RuleFileError(f"{where} ({code}): 'when' must be an expression")
+        try:
+            parsed = SimpleEval.parse(when)
+        except SyntaxError as error:
+            raise RuleFileError(f"{where} ({code}): invalid expression: {error.msg}") from None
+        if not isinstance(parsed, ast.Expr):
+            raise RuleFileError(f"{where} ({code}): 'when' must be an expression, not a statement")
+        unknown = _names(parsed) - known
+        if unknown:
+            raise RuleFileError(f"{where} ({code}): unknown name(s) {', '.join(sorted(unknown))}")
+        return Rule(code, action, str(entry.get("description") or ""), when.strip(), parsed,
+                    needs_account=bool(_names(parsed) & ACCOUNT_NAMES))
+
+    def evaluate(self, signals: dict[str, Any], metadata: dict[str, Any]) -> Evaluation:
+        """Every rule's outcome for one transaction; the action follows Radar's order."""
+        evaluator = self._evaluator
+        evaluator.names = {**signals, **self.values}
+        evaluator.functions["meta"] = _meta(metadata)
+        fired, skipped = [], []
+        for rule in self._ordered:
+            try:
+                if evaluator.eval(rule.when, previously_parsed=rule.parsed):
+                    fired.append(rule)
+            except NameNotDefined:
+                if not rule.needs_account:
+                    raise
+                skipped.append(rule.code)
+            except (TypeError, ArithmeticError):
+                continue  # a value the rule uses is absent (None) or zero where it divides: no fire
+        deciding = fired[0] if fired else None
+        return Evaluation(fired, skipped, deciding.action if deciding else None, deciding)
