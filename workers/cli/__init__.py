@@ -13,6 +13,7 @@ from workers.cli import models, outcomes, queue, run, worker
 from workers.cli.common import CliError, console
 from workers.documents import cli as documents_cli
 from workers.documents.classify import cli as classify_cli
+from workers.products import cli as products_cli
 from workers.transactions import cli as transactions_cli
 
 app = typer.Typer(help="Slimline: language AI on your own CPUs, in batches, over Redis queues.",
@@ -39,6 +40,7 @@ review_app.add_typer(documents_cli.review_app, name="documents")
 app.add_typer(review_app, name="review")
 app.add_typer(transactions_cli.flags_app, name="flags")
 app.command("backtest")(transactions_cli.backtest_command)
+app.add_typer(products_cli.app, name="products")
 
 
 def main() -> None:

@@ -60,6 +60,16 @@ def _summary(kind: Kind, result: dict[str, Any]) -> str:
         entities = ", ".join(f"{e['text']} [{e['label']}]" for e in result.get("entities", [])[:12])
         parts.append(entities)
         return " · ".join(part for part in parts if part)
+    if kind is Kind.transactions:
+        score = result.get("score")
+        codes = [rule["code"] for rule in result.get("rules_fired", [])]
+        codes += [reason.get("code", "") for reason in result.get("model_reasons", [])]
+        return " · ".join([str(result.get("action")), "score " + ("–" if score is None else f"{score:.3f}"),
+                           ", ".join(code for code in codes if code)])
+    if kind is Kind.products:
+        paths = " ".join(f"{language}:{description.get('path')}"
+                         for language, description in (result.get("descriptions") or {}).items())
+        return paths
     return json.dumps(result, default=str, ensure_ascii=False)[:200]
 
 

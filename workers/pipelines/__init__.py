@@ -12,6 +12,7 @@ from workers.settings import Settings
 PIPELINE_BUILDERS: dict[Kind, str] = {
     Kind.documents: "workers.documents.pipeline:build_pipeline",
     Kind.transactions: "workers.transactions.pipeline:build_pipeline",
+    Kind.products: "workers.products.pipeline:build_pipeline",
 }
 PIPELINE_KINDS: frozenset[Kind] = frozenset(PIPELINE_BUILDERS)
 # Kinds whose hard cases (results marked needs_review) go on to the escalation queue.

