@@ -19,6 +19,7 @@ from redis.retry import Retry
 
 from schemas import Kind
 from tasks.names import QUEUES, TASK_NAMES
+from tests.conftest import TEST_ENV
 from tests.support.services import REPO_ROOT, WorkerProcess
 from workers.runtime.redis_server import free_port
 from workers.security.producers import KeyConfigError, SecurityConfig, parse_config
@@ -185,9 +186,8 @@ def test_a_real_worker_and_producer_work_under_their_users(acl_redis: AclRedis, 
 
     database_url = f"sqlite:///{tmp_path / 'slimline.db'}"
     migrate(database_url)
-    env = {**os.environ, "SLIMLINE_REDIS_URL": acl_redis.url("worker"), "SLIMLINE_DATABASE_URL": database_url,
-           "PYTHONPATH": str(REPO_ROOT), "SLIMLINE_VISIBILITY_TIMEOUT_SECONDS": "20",
-           "SLIMLINE_RESTORE_INTERVAL_SECONDS": "1", "SLIMLINE_METRICS_PORT": "0"}
+    env = {**os.environ, **TEST_ENV, "SLIMLINE_REDIS_URL": acl_redis.url("worker"),
+           "SLIMLINE_DATABASE_URL": database_url, "PYTHONPATH": str(REPO_ROOT)}
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
         producer = Celery("producer", broker=acl_redis.url("erp"))

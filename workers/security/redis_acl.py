@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas import Kind
-from tasks.names import QUEUES
+from tasks.names import ESCALATION_QUEUES, QUEUES
+from workers.pipelines import ESCALATING_KINDS
 from workers.security.producers import KeyConfigError, Keyring, SecurityConfig
 
 # Every client: authenticate, negotiate the protocol (redis-py sends HELLO 3), health checks.
@@ -50,7 +51,8 @@ WORKER_COMMANDS = (
 )
 # kombu: unacked, unacked_index, unacked_mutex, _kombu.binding.*, _kombu.binding_permanent.*,
 # _kombu.binding_deadlines; Celery control: <host>.celery.pidbox, <uuid>.reply.celery.pidbox.
-WORKER_KEYS = ("unacked", "unacked_index", "unacked_mutex", "_kombu.*", "*.pidbox", "slimline:*")
+# Transactions' per-account feature state ("txf:*") lives on the broker's server unless it has its own.
+WORKER_KEYS = ("unacked", "unacked_index", "unacked_mutex", "_kombu.*", "*.pidbox", "slimline:*", "txf:*")
 
 # The operator: queue depths, in-flight counts, live workers. No command that returns a message.
 OPERATOR_COMMANDS = ("llen", "hlen", "scard", "smembers", "zcard", "exists", "type", "ttl", "scan", "get")
@@ -111,7 +113,7 @@ def acl_users(config: SecurityConfig, db: int = 0) -> list[AclUser]:
         queues = tuple(QUEUES[kind] for kind in Kind if producer.may_send(kind))
         users.append(AclUser(producer_user(producer_id), str(entry.redis_password_sha256), queues, (),
                              PRODUCER_COMMANDS))
-    all_queues = tuple(QUEUES[kind] for kind in Kind)
+    all_queues = tuple(QUEUES[kind] for kind in Kind) + tuple(ESCALATION_QUEUES[kind] for kind in ESCALATING_KINDS)
     worker, operator = config.redis.worker, config.redis.operator
     users.append(AclUser(worker.user or DEFAULT_WORKER_USER, str(worker.password_sha256),
                          all_queues + WORKER_KEYS + tuple(worker.extra_keys), worker_channels(db),
