@@ -128,7 +128,7 @@ def test_sigterm_returns_buffered_work_to_the_queue(sqlite_deployment: Deploymen
     deployment.enqueue(documents)
     worker = deployment.start_worker(concurrency=2)
     _wait_for_results(deployment, at_least=200)
-    assert worker.stop() == 0  # warm shutdown, not a crash
+    assert worker.stop(timeout=180) == 0  # warm shutdown (running batches finish), not a crash
     stored_at_shutdown = deployment.store.count(Result)
     # Everything not stored is back in the queue at once, not waiting for the visibility timeout. A batch
     # that finished during the shutdown may be stored and back in the queue too (its acks came after the
