@@ -59,6 +59,8 @@ def _summary(kind: Kind, result: dict[str, Any]) -> str:
             parts.append(f"class {result['classification'].get('label')}")
         entities = ", ".join(f"{e['text']} [{e['label']}]" for e in result.get("entities", [])[:12])
         parts.append(entities)
+        summary = (result.get("summary") or {}).get("text", "")
+        parts.append(f"summary: {summary[:160]}{'…' if len(summary) > 160 else ''}" if summary else "")
         return " · ".join(part for part in parts if part)
     if kind is Kind.transactions:
         score = result.get("score")
