@@ -1,6 +1,7 @@
 """Products end to end through Redis and real workers: a description per language (model or template,
 with its verdict), drafts for a person, a language no template covers rejected, and the delivery
-guarantees on this queue: a worker killed mid-batch loses and doubles nothing."""
+guarantees on this queue: a worker killed mid-batch, a warm stop, a Redis restart and a database
+outage lose and double nothing."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from schemas import Kind
 from tests.conftest import Deployment
 from tests.test_cli import slimline
-from tests.support.services import REPO_ROOT
+from tests.support.services import REPO_ROOT, PostgresCluster
 
 pytest.importorskip("llama_cpp", reason="the generator's llama.cpp build is installed by scripts/install-models.sh")
 
@@ -51,20 +52,59 @@ def test_each_product_gets_a_checked_description_per_language(sqlite_deployment:
     assert listed.returncode == 0 and products[0]["id"] in listed.stdout
 
 
+def _wait_for_first_result(deployment: Deployment) -> None:
+    deadline = time.monotonic() + 300
+    while not deployment.store.current_results(Kind.products):
+        assert time.monotonic() < deadline, "no product was stored"
+        time.sleep(0.2)
+
+
+def _assert_each_product_stored_once(deployment: Deployment, products: list[dict]) -> None:
+    assert sorted(row["item_id"] for row in deployment.store.current_results(Kind.products)) == sorted(
+        product["id"] for product in products)
+    assert len(deployment.store.history(Kind.products)) == len(products)  # no item stored twice
+    assert deployment.store.dead_letters() == []
+
+
+@pytest.mark.chaos
+def test_sigterm_and_a_redis_restart_on_the_products_queue_lose_and_double_nothing(
+        sqlite_deployment: Deployment) -> None:
+    deployment = sqlite_deployment
+    products = _products(8)
+    deployment.enqueue(products, kind=Kind.products)
+    worker = deployment.start_worker(queues="products")
+    _wait_for_first_result(deployment)
+    assert worker.stop(timeout=300) == 0  # warm: the running batch finishes, the rest goes back at once
+    deployment.start_worker(queues="products")
+    deployment.redis_server.restart()
+    deployment.drain(timeout=600)
+    _assert_each_product_stored_once(deployment, products)
+
+
 @pytest.mark.chaos
 def test_killing_a_products_worker_mid_batch_loses_and_doubles_nothing(sqlite_deployment: Deployment) -> None:
     deployment = sqlite_deployment
     products = _products(8)
     deployment.enqueue(products, kind=Kind.products)
     worker = deployment.start_worker(queues="products")
-    deadline = time.monotonic() + 300
-    while not deployment.store.current_results(Kind.products):
-        assert time.monotonic() < deadline, "no product was stored"
-        time.sleep(0.2)
+    _wait_for_first_result(deployment)
     worker.kill_hard()
     deployment.start_worker(queues="products")
     deployment.drain(timeout=600)
-    assert sorted(row["item_id"] for row in deployment.store.current_results(Kind.products)) == sorted(
-        product["id"] for product in products)
-    assert len(deployment.store.history(Kind.products)) == len(products)  # no item stored twice
-    assert deployment.store.dead_letters() == []
+    _assert_each_product_stored_once(deployment, products)
+
+
+@pytest.mark.chaos
+@pytest.mark.postgres
+def test_a_database_outage_on_the_products_queue_delays_but_loses_nothing(postgres_deployment: Deployment,
+                                                                         postgres: PostgresCluster) -> None:
+    deployment = postgres_deployment
+    products = _products(6)
+    deployment.start_worker(queues="products")
+    deployment.enqueue(products, kind=Kind.products)
+    _wait_for_first_result(deployment)
+    postgres.stop()
+    time.sleep(10)
+    postgres.start()
+    deployment.drain(timeout=600)
+    _assert_each_product_stored_once(deployment, products)
