@@ -52,6 +52,8 @@ def check_task_message(headers: Any, body: Any, max_eta_seconds: float) -> None:
     if not (isinstance(body, (list, tuple)) and len(body) == 3 and isinstance(body[0], (list, tuple))
             and isinstance(body[1], dict) and isinstance(body[2], (dict, type(None)))):
         raise InvalidTaskError(f"task body must be [args, kwargs, embed], got {type(body).__name__}")
+    if isinstance(body[2], dict) and (linked := sorted(key for key, value in body[2].items() if value)):
+        raise InvalidTaskError(f"task body links other tasks ({', '.join(linked)[:100]}): refused")
 
 
 class AckPerMessageBatches(Batches):

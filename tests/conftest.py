@@ -24,6 +24,10 @@ from workers.runtime.queues import inspection_client, wait_until_drained
 from workers.runtime.redis_server import RedisServer
 from workers.settings import Settings
 
+# Existing tests run workers without producer keys on a private Redis: they opt out of signing explicitly
+# (tests/test_security_e2e_*.py configure keys and turn this off).
+os.environ.setdefault("SLIMLINE_ALLOW_UNSIGNED", "true")
+
 # Short timeouts so that redelivery after a crash takes seconds in tests (see README for production values).
 TEST_ENV = {
     "SLIMLINE_VISIBILITY_TIMEOUT_SECONDS": "20",

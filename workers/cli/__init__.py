@@ -9,7 +9,7 @@ import sys
 
 import typer
 
-from workers.cli import models, outcomes, queue, run, worker
+from workers.cli import models, outcomes, queue, run, security, worker
 from workers.cli.common import CliError, console
 from workers.documents import cli as documents_cli
 from workers.documents.classify import cli as classify_cli
@@ -41,6 +41,13 @@ app.add_typer(review_app, name="review")
 app.add_typer(transactions_cli.flags_app, name="flags")
 app.command("backtest")(transactions_cli.backtest_command)
 app.add_typer(products_cli.app, name="products")
+app.command("redis-acl")(security.redis_acl)
+app.add_typer(security.models_app, name="models")
+app.add_typer(security.audit_app, name="audit")
+app.command()(security.purge)
+app.command()(security.erase)
+app.command()(security.hold)
+app.command()(security.release)
 
 
 def main() -> None:

@@ -153,6 +153,14 @@ def status() -> None:
     for name, count in store().counts().items():
         table.add_row(name, str(count))
     out.print(table)
+    _warn_about_signing(client)
+
+
+def _warn_about_signing(client: Any) -> None:
+    from workers.cli.security import signing_warnings
+
+    for warning in signing_warnings(client):
+        console.print(f"[yellow]warning[/]: {warning}")
 
 
 def health() -> None:
@@ -167,3 +175,4 @@ def health() -> None:
     for kind in Kind:
         serving = [f"{worker.host}:{worker.pid}" for worker in workers if kind.value in worker.queues]
         console.print(f"  {kind.value}: {len(serving)} live worker(s)" + (f" ({', '.join(serving)})" if serving else ""))
+    _warn_about_signing(client)

@@ -54,7 +54,9 @@ def worker(
     tier: Annotated[str, typer.Option(
         help="compact; or escalated: consume the kinds' escalation queues with the bigger configuration.")] = "compact",
 ) -> None:
-    """Start a Celery worker for the given queues, with Slimline's batching and delivery settings."""
+    """Start a Celery worker for the given queues, with Slimline's batching and delivery settings.
+    It refuses to start (exit 2, one line) without producer keys unless SLIMLINE_ALLOW_UNSIGNED=true,
+    and with a missing or wrong model key for an encrypted model."""
     kinds = parse_kinds(queues)
     if tier not in ("compact", "escalated"):
         raise CliError(f"unknown tier {tier!r}: use compact or escalated", ExitCode.USAGE)
@@ -64,13 +66,21 @@ def worker(
     if missing:
         raise CliError(f"no pipeline for {', '.join(missing)} yet: their messages wait in Redis until one lands",
                        ExitCode.USAGE)
+    from workers.cli import security
     from workers.cli.common import store
 
+    signed = security.check_signing(settings())
+    security.check_audit_key()
     store().engine.dispose()  # reachable and migrated, or one clear line
+    decrypted = security.open_encrypted_models(settings())  # before the pool forks: it inherits them
+    security.install_log_masking()
+    unmark = security.mark_unsigned(settings()) if not signed else None
     from tasks.app import app as celery_app
 
+    celery_app.conf.slimline_settings = settings()
     celery_app.conf.slimline_consumed_kinds = [kind.value for kind in kinds]
     celery_app.conf.slimline_tier = tier
+    celery_app.conf.slimline_decrypted_models = decrypted
     from workers.runtime import metrics
 
     config = settings()
@@ -80,6 +90,8 @@ def worker(
         _run_celery_worker(celery_app, kinds, concurrency, loglevel, tier)
     finally:
         endpoint.stop()
+        if unmark is not None:
+            unmark()
 
 
 def _run_celery_worker(celery_app, kinds: list[Kind], concurrency: int, loglevel: str,  # type: ignore[no-untyped-def]

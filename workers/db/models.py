@@ -66,6 +66,7 @@ class Rejection(Base):
     """Input that can never succeed (malformed, too large, unknown kind): one row per message."""
 
     __tablename__ = "rejections"
+    __table_args__ = (Index("ix_rejections_item", "kind", "item_id"),)
 
     message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
@@ -83,6 +84,7 @@ class DeadLetter(Base):
     """A valid item that kept failing in the pipeline; kept whole so it can be replayed."""
 
     __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_item", "kind", "item_id"),)
 
     message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(40))
@@ -97,7 +99,8 @@ class DeadLetter(Base):
 
 
 class AuditEvent(Base):
-    """Who did what: enqueues, replays, reviews."""
+    """Who did what: enqueues, replays, reviews, authentication rejections, model loads, purges and
+    erasures. ``hmac`` chains the row to the one before it (workers/security/audit_chain.py)."""
 
     __tablename__ = "audit_log"
 
@@ -107,3 +110,35 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(60))
     kind: Mapped[str | None] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]] = mapped_column(JsonColumn)
+    hmac: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditChain(Base):
+    """One row: appenders lock it so the chain stays in insertion order; ``rows`` counts chained rows."""
+
+    __tablename__ = "audit_chain"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer)
+
+
+class Tombstone(Base):
+    """An erased item: the SHA-256 of its id (not the id), so a late copy of it is refused."""
+
+    __tablename__ = "tombstones"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    item_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LegalHold(Base):
+    """An item that must be kept (e.g. anti-money-laundering records): purge and erasure skip it."""
+
+    __tablename__ = "legal_holds"
+
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    item_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(200))
+    held_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,6 +1,6 @@
 """One micro-batch, from messages to stored outcomes.
 
-validate → run the pipeline (isolating items that make it fail) → persist in one transaction
+authenticate (when workers have producer keys) → refuse erased items → validate → run the pipeline (isolating items that make it fail) → persist in one transaction
 → schedule retries of failed items. Every message ends with exactly one of: a result, a
 rejection (bad input), a dead letter (kept failing), a retry message, or — when the database
 stays down past the retry budget — a requeue of the original message.
@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,9 @@ from pydantic import BaseModel
 from schemas import ItemError, Kind
 from workers.db.store import Outcomes, OutcomeStore
 from workers.runtime import metrics
-from workers.runtime.envelope import Envelope, validate
+from workers.runtime.envelope import Envelope, authenticate, validate
+from workers.security.masking import mask
+from workers.security.producers import Keyring
 from workers.pipelines.base import Pipeline, Rejected
 from workers.runtime.retry import RetryBudgetExhausted, backoff_delay, is_transient_database_error, retry_transient
 from workers.settings import Settings
@@ -102,6 +105,15 @@ def _text_bytes(item: BaseModel) -> int:
     return sum(len(value.encode("utf-8", "surrogatepass")) for value in item.__dict__.values() if isinstance(value, str))
 
 
+@dataclass(frozen=True)
+class Authentication:
+    """What a worker checks signatures with; absent when signing is off (SLIMLINE_ALLOW_UNSIGNED)."""
+
+    keyring: Keyring
+    workers_id: str
+    max_age_seconds: int | None = None
+
+
 def rejection_row(kind: Kind | str, envelope: Envelope, errors: list[ItemError]) -> dict[str, Any]:
     kind_value = kind.value if isinstance(kind, Kind) else kind
     return {
@@ -124,20 +136,85 @@ def dead_letter_row(kind: Kind, envelope: Envelope, error: BaseException) -> dic
         "producer": envelope.producer,
         "payload": storable_json(envelope.payload),
         "content_hash": envelope.content_hash(),
-        "error": storable_text(f"{type(error).__name__}: {error}", 2000),
+        "error": mask(storable_text(f"{type(error).__name__}: {error}", 2000)),
         "attempts": envelope.attempt,
     }
 
 
 class BatchRunner:
     def __init__(self, pipeline: Pipeline, store: OutcomeStore, republish: Republish, settings: Settings,
-                 escalate: Escalate | None = None) -> None:
+                 escalate: Escalate | None = None, authentication: Authentication | None = None) -> None:
         self.pipeline = pipeline
         self.store = store
         self.republish = republish
         self.escalate = escalate  # only for the compact tier of kinds that escalate
         self.settings = settings
+        self.authentication = authentication
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
+        # Verified messages per producer, audited at most every SLIMLINE_AUDIT_RECEIPTS_SECONDS.
+        self.receipts: Counter[str] = Counter()
+        self.receipts_audited_at = time.monotonic()
+        self.pending_audit: list[tuple[str, dict[str, Any]]] = []  # written once the batch is stored
+
+    def _authenticate(self, envelopes: Sequence[Envelope], outcomes: Outcomes) -> list[Envelope]:
+        """Verified envelopes; the others become rejections (field ``signature``) and an audit row."""
+        if self.authentication is None:
+            return list(envelopes)
+        kind, auth = self.pipeline.kind, self.authentication
+        verified, refused = [], Counter()
+        for envelope in envelopes:
+            checked = authenticate(kind, envelope, auth.keyring, auth.workers_id, auth.max_age_seconds)
+            if isinstance(checked, Envelope):
+                verified.append(checked)
+                if not checked.signed_by_workers:
+                    self.receipts[checked.producer or "?"] += 1
+                continue
+            row = rejection_row(kind, envelope, [checked.item_error])
+            row["producer"] = None  # nobody proved who sent it
+            outcomes.rejections.append(row)
+            refused[checked.code] += 1
+        if refused:
+            log.warning("refused %d message(s) of %s that failed authentication: %s", sum(refused.values()),
+                        kind.value, dict(refused))
+            self.pending_audit.append(("auth.rejected", {"messages": sum(refused.values()), "reasons": dict(refused)}))
+        return verified
+
+    def _refuse_erased(self, envelopes: list[Envelope], outcomes: Outcomes) -> list[Envelope]:
+        """An erased item that comes back (an old copy, a late retry) is refused, without its data."""
+        try:
+            erased = self.store.tombstoned(self.pipeline.kind, [item_id for envelope in envelopes
+                                                                if (item_id := envelope.item_id()) is not None])
+        except Exception as error:  # noqa: BLE001 - the database is down: saving checks tombstones again
+            log.warning("could not check tombstones before the pipeline: %s", type(error).__name__)
+            return envelopes
+        if not erased:
+            return envelopes
+        for envelope in envelopes:
+            if envelope.item_id() in erased:
+                outcomes.rejections.append({
+                    "message_id": envelope.message_id, "kind": self.pipeline.kind.value, "item_id": None,
+                    "producer": envelope.producer, "field": "id", "reason": "the item was erased; it is not processed",
+                    "errors": [{"field": "id", "reason": "erased"}], "payload_excerpt": ""})
+        return [envelope for envelope in envelopes if envelope.item_id() not in erased]
+
+    def _audit_pending(self) -> None:
+        """Audit rows of this batch, and verified receipts when due; never fails the batch."""
+        due = self.receipts and time.monotonic() - self.receipts_audited_at >= self.settings.audit_receipts_seconds
+        try:
+            for action, detail in self.pending_audit:
+                self.store.audit(self.worker, action, self.pipeline.kind, detail)
+            self.pending_audit.clear()
+            if due:
+                self.flush_receipts()
+        except Exception as error:  # noqa: BLE001 - the outcomes are stored; the audit row is retried next batch
+            log.error("could not write the audit log: %r", error)
+
+    def flush_receipts(self) -> None:
+        """One audit row per verified producer: who enqueued how many items of this kind."""
+        for producer, count in sorted(self.receipts.items()):
+            self.store.audit(producer, "enqueue", self.pipeline.kind, {"messages": count, "verified_by": self.worker})
+        self.receipts.clear()
+        self.receipts_audited_at = time.monotonic()
 
     def run_safely(self, envelopes: Sequence[Envelope]) -> BatchReport:
         """:meth:`run`, and if something outside the pipeline fails (the batch is not to blame as a
@@ -167,7 +244,8 @@ class BatchRunner:
         report = BatchReport(size=len(envelopes))
         outcomes = Outcomes()
         valid: list[tuple[Envelope, BaseModel]] = []
-        for envelope in envelopes:
+        accepted = self._refuse_erased(self._authenticate(envelopes, outcomes), outcomes)
+        for envelope in accepted:
             checked = validate(kind, envelope, self.settings)
             if isinstance(checked, list):
                 outcomes.rejections.append(rejection_row(kind, envelope, checked))
@@ -196,15 +274,18 @@ class BatchRunner:
                 retry_later.append(envelope)
 
         try:
-            by_id = {envelope.message_id: envelope for envelope in envelopes}
+            by_id = {envelope.message_id: envelope for envelope in envelopes} | {
+                envelope.message_id: envelope for envelope in accepted}
             retry_transient(lambda: self._save(outcomes, by_id), self.settings.persist_retry_seconds)
         except RetryBudgetExhausted as error:
             log.error("batch of %d returned to the queue: %s", len(envelopes), error)
+            self.pending_audit.clear()  # the messages come back and are audited then
             report.requeue = [envelope.message_id for envelope in envelopes]
             metrics.record_batch(kind.value, len(envelopes), {"total": time.perf_counter() - started},
                                  {"requeued": len(envelopes)})
             return report
         persisted = time.perf_counter()
+        self._audit_pending()
         now = time.time()
         for row in outcomes.results:
             if row["sent_at"] is not None:

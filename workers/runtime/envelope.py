@@ -2,20 +2,25 @@
 
 A producer sends task ``slimline.<kind>.process`` with ``args=[payload]`` and, optionally,
 ``kwargs={"producer": "...", "sent_at": <epoch seconds>}``. Slimline itself adds ``attempt`` when it
-retries an item.
+retries an item. When workers have producer keys, a message counts only once :func:`authenticate`
+has verified its signature headers (docs/signing.md): its producer and send time are then the signed
+ones, never the message's own claims.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from schemas import INPUT_MODELS, ItemError, Kind
+from workers.security.masking import mask
+from workers.security.producers import Keyring
+from workers.security.signing import VerificationError, VerifiedProducer, signed_value, verify
 from workers.settings import Settings
 from workers.runtime.storable import storable_text
 
@@ -27,6 +32,12 @@ class Envelope:
     message_id: str
     args: Any
     kwargs: Any
+    headers: dict[str, Any] = field(default_factory=dict, repr=False)  # the message's headers
+    task_name: str | None = None
+    # Set by :func:`authenticate`: who signed the message, and whether that is the workers' own identity
+    # (retries, escalations, ``dlq replay``), whose signature also covers kwargs.
+    verified: VerifiedProducer | None = None
+    signed_by_workers: bool = False
 
     @property
     def payload(self) -> Any:
@@ -39,13 +50,20 @@ class Envelope:
 
     @property
     def producer(self) -> str | None:
+        """The verified producer; for the workers' own messages the original producer they carry in their
+        signed kwargs; unsigned (only where signing is off): the message's claim."""
+        if self.verified is not None and not self.signed_by_workers:
+            return self.verified.producer_id
         producer = self.kwargs.get("producer") if isinstance(self.kwargs, dict) else None
         return storable_text(producer, 200) if isinstance(producer, str) else None
 
     @property
     def sent_at(self) -> datetime | None:
-        """When the producer sent the item (``sent_at``, epoch seconds): orders versions of an item and
-        gives the enqueue-to-stored latency. Absent or unusable: None."""
+        """When the producer sent the item: orders versions of an item and gives the enqueue-to-stored
+        latency. Signed: the signature's timestamp (the workers' own messages keep the original
+        ``sent_at`` in their signed kwargs); unsigned: ``sent_at`` (epoch seconds). Unusable: None."""
+        if self.verified is not None and not self.signed_by_workers:
+            return datetime.fromtimestamp(self.verified.timestamp_ms / 1000, timezone.utc)
         sent_at = self.kwargs.get("sent_at") if isinstance(self.kwargs, dict) else None
         if isinstance(sent_at, (int, float)) and not isinstance(sent_at, bool) and 0 < sent_at < 1e11:
             return datetime.fromtimestamp(sent_at, timezone.utc)
@@ -62,11 +80,27 @@ class Envelope:
         return None
 
     def excerpt(self, limit: int = 500) -> str:
+        """The start of the message, with IBANs, card numbers, e-mails and phone numbers masked."""
         try:
             text = json.dumps({"args": self.args, "kwargs": self.kwargs}, ensure_ascii=True, default=repr)
         except (TypeError, ValueError):
             text = repr(self.args)
-        return text[:limit]
+        head = text[:limit * 2]
+        if len(head) < len(text):  # a value cut in two would not be recognised: leave its rest out
+            head = head.rsplit(" ", 1)[0]
+        return mask(head)[:limit]
+
+
+def authenticate(kind: Kind, envelope: Envelope, keyring: Keyring, workers_id: str,
+                 max_age_seconds: int | None = None) -> Envelope | VerificationError:
+    """Verify the message's signature before anything else; the envelope comes back carrying its
+    verified producer."""
+    producer_claim = envelope.headers.get("slimline_producer") if isinstance(envelope.headers, dict) else None
+    value = signed_value(envelope.args, envelope.kwargs, producer_claim, workers_id)
+    checked = verify(envelope.headers, envelope.task_name or "", value, keyring, kind, max_age_seconds=max_age_seconds)
+    if isinstance(checked, VerificationError):
+        return checked
+    return replace(envelope, verified=checked, signed_by_workers=checked.producer_id == workers_id)
 
 
 def canonical_json(value: Any) -> str:

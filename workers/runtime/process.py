@@ -18,31 +18,50 @@ from workers.models.integrity import ModelIntegrityError
 from tasks.names import ESCALATION_QUEUES
 from workers.pipelines import ESCALATING_KINDS, build_pipeline
 from workers.runtime import metrics
-from workers.runtime.batching import BatchRunner, Escalate, Republish
+from workers.runtime.batching import Authentication, BatchRunner, Escalate, Republish
 from workers.runtime.envelope import Envelope
-from workers.runtime.publish import send_item
-from workers.settings import get_settings
+from workers.runtime.publish import Signer, keyring_from_settings, send_item
+from workers.security.model_crypto import ModelKeyError
+from workers.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 _runners: dict[Kind, BatchRunner] = {}
 
 
-def _republisher(app: Celery, kind: Kind) -> Republish:
+def _carried(envelope: Envelope) -> dict[str, object]:
+    """What the workers' own messages carry forward (and sign): the verified producer and send time."""
+    kwargs: dict[str, object] = {}
+    if envelope.producer is not None:
+        kwargs["producer"] = envelope.producer
+    if envelope.sent_at is not None:
+        kwargs["sent_at"] = envelope.sent_at.timestamp()
+    return kwargs
+
+
+def _republisher(app: Celery, kind: Kind, signer: Signer | None) -> Republish:
     def republish(envelope: Envelope, attempt: int, delay: float) -> None:
-        kwargs = {key: value for key, value in envelope.kwargs.items() if key in ("producer", "sent_at")}
         # Same task id: every attempt of an item shares one key in the outcome tables.
-        send_item(app, kind, envelope.payload, kwargs | {"attempt": attempt}, task_id=envelope.message_id,
-                  countdown=delay)
+        send_item(app, kind, envelope.payload, _carried(envelope) | {"attempt": attempt}, signer=signer,
+                  task_id=envelope.message_id, countdown=delay)
 
     return republish
 
 
-def _escalator(app: Celery, kind: Kind) -> Escalate:
+def _escalator(app: Celery, kind: Kind, signer: Signer | None) -> Escalate:
     def escalate(envelope: Envelope) -> None:
-        kwargs = {key: value for key, value in envelope.kwargs.items() if key in ("producer", "sent_at")}
-        send_item(app, kind, envelope.payload, kwargs, queue=ESCALATION_QUEUES[kind])
+        send_item(app, kind, envelope.payload, _carried(envelope), queue=ESCALATION_QUEUES[kind], signer=signer)
 
     return escalate
+
+
+def authentication(settings: Settings) -> tuple[Authentication | None, Signer | None]:
+    """How this worker checks signatures and signs its own messages; (None, None) when signing is off
+    (no keys: `slimline worker` refuses to start unless SLIMLINE_ALLOW_UNSIGNED=true)."""
+    keyring = keyring_from_settings(settings)
+    if not keyring:
+        return None, None
+    return (Authentication(keyring, settings.worker_producer_id, settings.signature_max_age_seconds),
+            Signer.for_workers(settings, keyring))
 
 
 def runner(app: Celery, kind: Kind) -> BatchRunner:
@@ -51,9 +70,12 @@ def runner(app: Celery, kind: Kind) -> BatchRunner:
         started = time.perf_counter()
         pipeline = build_pipeline(kind, settings, tier=app.conf.get("slimline_tier") or "compact")
         store = OutcomeStore.from_url(settings.database_url.get_secret_value())
-        escalate = _escalator(app, kind) if pipeline.tier == "compact" and kind in ESCALATING_KINDS else None
-        _runners[kind] = BatchRunner(pipeline, store, _republisher(app, kind), settings, escalate)
+        checks, signer = authentication(settings)
+        escalate = (_escalator(app, kind, signer) if pipeline.tier == "compact" and kind in ESCALATING_KINDS
+                    else None)
+        _runners[kind] = BatchRunner(pipeline, store, _republisher(app, kind, signer), settings, escalate, checks)
         load_seconds = time.perf_counter() - started
+        _audit_model_load(app, _runners[kind])
         timings = pipeline.warm_up()
         metrics.record_pipeline_ready(kind.value, load_seconds, timings)
         log.info("%s pipeline ready (%s %s, tier %s), warm-up: %s", kind.value, pipeline.model,
@@ -62,8 +84,20 @@ def runner(app: Celery, kind: Kind) -> BatchRunner:
     return _runners[kind]
 
 
+def _audit_model_load(app: Celery, batch_runner: BatchRunner) -> None:
+    """Which model (and, for encrypted ones, which decrypted file hashes) this process serves with."""
+    pipeline = batch_runner.pipeline
+    try:
+        batch_runner.store.audit(batch_runner.worker, "model.load", pipeline.kind, {
+            "model": pipeline.model, "model_version": pipeline.model_version, "tier": pipeline.tier,
+            "decrypted_files": app.conf.get("slimline_decrypted_models") or {}})
+    except Exception as error:  # noqa: BLE001 - the worker can serve; the database check at start passed
+        log.error("could not audit the model load: %r", error)
+
+
 def run_batch(app: Celery, kind: Kind, requests: list[SimpleRequest]) -> dict[str, Any]:
-    envelopes = [Envelope(request.id, request.args, request.kwargs) for request in requests]
+    envelopes = [Envelope(request.id, request.args, request.kwargs, headers=request.request_dict or {},
+                          task_name=request.name) for request in requests]
     report = runner(app, kind).run_safely(envelopes)
     log.info(report.log_line(kind.value))
     return report.as_dict()
@@ -75,7 +109,7 @@ def load_pipelines(app: Celery) -> None:
     try:
         for kind in app.conf.get("slimline_consumed_kinds") or []:
             runner(app, Kind(kind))
-    except ModelIntegrityError as error:  # expected: one line that says which file, no traceback
+    except (ModelIntegrityError, ModelKeyError) as error:  # expected: one line that says which file, no traceback
         log.critical("refusing to load a model: %s; stopping the worker", error)
         os.kill(os.getppid(), signal.SIGTERM)
         raise SystemExit(1) from None
@@ -87,4 +121,9 @@ def load_pipelines(app: Celery) -> None:
 
 def dispose() -> None:
     for batch_runner in _runners.values():
+        if batch_runner.receipts:
+            try:
+                batch_runner.flush_receipts()
+            except Exception as error:  # noqa: BLE001 - shutting down; the outcomes are stored
+                log.error("could not audit the last receipts: %r", error)
         batch_runner.store.engine.dispose()

@@ -1,0 +1,442 @@
+"""Security commands (`redis-acl`, `models encrypt`, `audit verify`, `purge`, `erase`, `hold`, `release`)
+and the checks `slimline worker` makes before it starts: keys or an explicit opt-out, the audit key,
+encrypted models decrypted into sealed memory files.
+
+Exit codes: 0 done; 1 `audit verify` found a broken chain, or `erase` could not finish everything it
+names; 2 bad arguments or configuration (keys, model key); 6 Redis or the database unreachable;
+8 an item is under a legal hold (nothing was erased).
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import redis
+import typer
+
+from schemas import Kind
+from workers.cli.common import CliError, ExitCode, console, out, settings
+from workers.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+ON_HOLD = 8
+UNSIGNED_MARKER_PREFIX = "slimline:unsigned:"
+UNSIGNED_MARKER_SECONDS = 120
+
+
+# --- the worker's start checks ---------------------------------------------------------------------
+
+def check_signing(config: Settings) -> bool:
+    """True when the worker verifies signatures. No keys: refuse to start, unless unsigned work is
+    explicitly allowed (then warn). Keys without the workers' own: refuse (retries could not be signed)."""
+    from workers.runtime.publish import Signer, keyring_from_settings
+    from workers.security.producers import KeyConfigError
+
+    try:
+        keyring = keyring_from_settings(config)
+        Signer.for_workers(config, keyring)
+    except KeyConfigError as error:
+        raise CliError(str(error), ExitCode.USAGE) from None
+    if keyring:
+        return True
+    if not config.allow_unsigned:
+        raise CliError("refusing to start: no producer keys (SLIMLINE_PRODUCER_KEYS_FILE or SLIMLINE_PRODUCER_KEYS), "
+                       "so anyone who reaches Redis could enqueue work; configure keys (docs/signing.md) or set "
+                       "SLIMLINE_ALLOW_UNSIGNED=true for a trusted, private Redis", ExitCode.USAGE)
+    console.print("[yellow]warning[/]: signing is off (SLIMLINE_ALLOW_UNSIGNED=true): this worker accepts "
+                  "unsigned messages from anyone who can reach Redis")
+    return False
+
+
+def check_audit_key() -> None:
+    from workers.db.store import audit_signing_from_settings
+    from workers.security.audit_chain import AuditKeyError
+
+    try:
+        if audit_signing_from_settings() is None:
+            console.print("[yellow]warning[/]: no audit key (SLIMLINE_AUDIT_KEY or SLIMLINE_AUDIT_KEY_FILE): "
+                          "audit rows are stored without their tamper-evident chain")
+    except AuditKeyError as error:
+        raise CliError(str(error), ExitCode.USAGE) from None
+
+
+def mark_unsigned(config: Settings) -> Callable[[], None]:
+    """Let `status` and `health` see that a live worker accepts unsigned work: a key refreshed while the
+    worker runs, removed by the returned function at exit (or expiring two minutes after a crash)."""
+    from workers.runtime.queues import inspection_client
+
+    key = f"{UNSIGNED_MARKER_PREFIX}{socket.gethostname()}:{os.getpid()}"
+    stopped = threading.Event()
+
+    def refresh() -> None:
+        while not stopped.is_set():
+            try:
+                inspection_client(config).set(key, "1", ex=UNSIGNED_MARKER_SECONDS)
+            except Exception as error:  # noqa: BLE001 - Redis down: the worker reconnects on its own
+                log.debug("could not refresh %s: %r", key, error)
+            stopped.wait(UNSIGNED_MARKER_SECONDS / 4)
+
+    def unmark() -> None:
+        stopped.set()
+        refresher.join(timeout=5)  # a refresh in progress must not bring the key back
+        try:
+            inspection_client(config).delete(key)
+        except Exception:  # noqa: BLE001 - it expires on its own
+            pass
+
+    refresher = threading.Thread(target=refresh, name="slimline-unsigned-marker", daemon=True)
+    refresher.start()
+    return unmark
+
+
+def unsigned_workers(client: Any) -> int:
+    return sum(1 for _ in client.scan_iter(match=f"{UNSIGNED_MARKER_PREFIX}*", count=500))
+
+
+def signing_warnings(client: Any) -> list[str]:
+    """For `status` and `health`: live workers, or this configuration, accepting unsigned work."""
+    warnings = []
+    count = unsigned_workers(client)
+    if count:
+        warnings.append(f"{count} live worker(s) accept unsigned messages (SLIMLINE_ALLOW_UNSIGNED=true)")
+    if settings().allow_unsigned:
+        warnings.append("this configuration has SLIMLINE_ALLOW_UNSIGNED=true: its workers would accept unsigned "
+                        "messages")
+    return warnings
+
+
+# Cheap pre-check: only lines with an @ or a run of 7+ digits (possibly grouped) can hold what mask() hides.
+_MAYBE_PERSONAL = re.compile(r"@|[0-9](?:[ ()./+-]?[0-9]){6,}")
+
+
+class LogMasking(logging.Filter):
+    """Masks IBANs, card numbers, e-mails and phone numbers in log lines (workers/security/masking.py)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from workers.security.masking import mask
+
+        message = record.getMessage()
+        if _MAYBE_PERSONAL.search(message):
+            masked = mask(message)
+            if masked != message:
+                record.msg, record.args = masked, None
+        return True
+
+
+def install_log_masking() -> None:
+    """On every handler Celery sets up (and those already on the root logger)."""
+    from celery.signals import after_setup_logger, after_setup_task_logger
+
+    def add(logger: logging.Logger | None = None, **_: Any) -> None:
+        for handler in (logger or logging.getLogger()).handlers + logging.getLogger().handlers:
+            if not any(isinstance(existing, LogMasking) for existing in handler.filters):
+                handler.addFilter(LogMasking())
+
+    after_setup_logger.connect(add, weak=False)
+    after_setup_task_logger.connect(add, weak=False)
+    add()
+
+
+# --- encrypted models -------------------------------------------------------------------------------
+
+def is_encrypted_model(path: Path | None) -> bool:
+    from workers.security.model_crypto import SUFFIX
+
+    return path is not None and path.is_dir() and any(path.rglob(f"*{SUFFIX}"))
+
+
+def decrypted_view(enc_dir: Path, key: bytes) -> tuple[Path, dict[str, str]]:
+    """Decrypt every file of an encrypted model folder into a sealed memory file of this process, and
+    give the runtime a folder of links to them (``/proc/self/fd/N``: only this process and the pool
+    processes it forks can open them; the folder holds no data and is removed at exit). Returns the
+    folder and the SHA-256 of each decrypted file (the model's own manifest check runs on them when
+    it loads)."""
+    from workers.security.model_crypto import SUFFIX, decrypt_to_memfd
+
+    view = Path(tempfile.mkdtemp(prefix="slimline-model-"))
+    atexit.register(shutil.rmtree, view, ignore_errors=True)
+    hashes = {}
+    for path in sorted(enc_dir.rglob(f"*{SUFFIX}")):
+        relative = path.relative_to(enc_dir).as_posix()[: -len(SUFFIX)]
+        memory_file = decrypt_to_memfd(path, key)
+        with open(memory_file, "rb") as handle:
+            hashes[relative] = hashlib.file_digest(handle, "sha256").hexdigest()
+        link = view / relative
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(memory_file)
+    return view, hashes
+
+
+def open_encrypted_models(config: Settings) -> dict[str, str]:
+    """Decrypt the configured encrypted model folders (the transactions risk model, ONNX encoders and
+    spaCy NER folders) before the pool forks, and point the settings at the decrypted views. A wrong or
+    missing key stops here with one line. Returns ``{file: sha256}`` for the audit log."""
+    from workers.security.model_crypto import EnvironmentOrFileKey, ModelKeyError
+
+    overrides: dict[str, str] = {}
+    hashes: dict[str, str] = {}
+    provider = EnvironmentOrFileKey(config.model_key, config.model_key_file)
+    try:
+        for name in ("transactions_model_dir", "document_encoder_model_dir", "document_classifier",
+                     "document_escalated_classifier"):
+            folder = getattr(config, name)
+            if is_encrypted_model(folder):
+                view, files = decrypted_view(folder, provider.model_key())
+                overrides[f"SLIMLINE_{name.upper()}"] = str(view)
+                hashes |= {f"{name}/{file}": digest for file, digest in files.items()}
+        ner = dict(config.document_ner_models)
+        for language, model in ner.items():
+            if is_encrypted_model(Path(model)):
+                view, files = decrypted_view(Path(model), provider.model_key())
+                ner[language] = str(view)
+                hashes |= {f"ner.{language}/{file}": digest for file, digest in files.items()}
+        if ner != config.document_ner_models:
+            overrides["SLIMLINE_DOCUMENT_NER_MODELS"] = json.dumps(ner)
+    except ModelKeyError as error:
+        raise CliError(f"cannot open the encrypted model: {error}", ExitCode.USAGE) from None
+    if overrides:
+        os.environ.update(overrides)
+        get_settings.cache_clear()
+        console.print(f"decrypted {len(hashes)} model file(s) into sealed memory files")
+    return hashes
+
+
+# --- erasure in Redis -------------------------------------------------------------------------------
+
+@dataclass
+class RedisErasure:
+    messages: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def message_item_id(raw: bytes | str) -> str | None:
+    """The item id of a kombu message as the Redis transport stores it (base64 body of [args, kwargs, embed])."""
+    try:
+        message = json.loads(raw)
+        body = message["body"]
+        if message.get("properties", {}).get("body_encoding") == "base64":
+            body = base64.b64decode(body)
+        args = json.loads(body)[0]
+        item = args[0] if isinstance(args, list) and args else None
+        return item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
+def erase_from_redis(client: Any, kind: Kind, item_ids: set[str]) -> RedisErasure:
+    """Remove the items' messages from their queues, from workers' fetching lists and from kombu's
+    unacknowledged hash (prefetched messages and scheduled retries); then rewrite the append-only file
+    so no copy stays on disk. A copy a worker already holds in memory is refused by the tombstone."""
+    from tasks.names import ESCALATION_QUEUES, QUEUES
+    from workers.runtime.broker import FETCHING_LISTS, UNPARSEABLE
+    from workers.runtime.queues import UNACKED_KEY
+
+    queues = {QUEUES[kind], ESCALATION_QUEUES[kind]}
+    lists = [*queues, UNPARSEABLE] + [key.decode() if isinstance(key, bytes) else key
+                                      for key in client.smembers(FETCHING_LISTS)
+                                      if (key.decode() if isinstance(key, bytes) else key).rsplit(":", 1)[-1] in queues]
+    report = RedisErasure()
+    for key in lists:
+        for raw in set(client.lrange(key, 0, -1)):
+            if message_item_id(raw) in item_ids:
+                report.messages += int(client.lrem(key, 0, raw))
+    for tag, value in client.hscan_iter(UNACKED_KEY, count=500):
+        try:
+            raw = json.dumps(json.loads(value)[0])
+        except (ValueError, IndexError, TypeError):
+            continue
+        if message_item_id(raw) in item_ids:
+            report.messages += int(client.hdel(UNACKED_KEY, tag))
+            client.zrem(f"{UNACKED_KEY}_index", tag)
+    try:
+        client.bgrewriteaof()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            persistence = client.info("persistence")
+            if not persistence.get("aof_rewrite_in_progress") and not persistence.get("aof_rewrite_scheduled"):
+                break
+            time.sleep(0.1)
+    except redis.exceptions.NoPermissionError:
+        report.problems.append("Redis refused BGREWRITEAOF to this user: run `redis-cli BGREWRITEAOF` as an "
+                               "administrator, or the append-only file keeps the erased messages until its next rewrite")
+    except redis.exceptions.ResponseError as error:  # no AOF configured, or a rewrite already running
+        if "in progress" in str(error).lower():
+            report.problems.append("an append-only file rewrite was already running: run `redis-cli BGREWRITEAOF` "
+                                   "again once it finished")
+    return report
+
+
+# --- commands ---------------------------------------------------------------------------------------
+
+def redis_acl(
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the ACL file (Redis `aclfile`).")],
+    server_version: Annotated[str, typer.Option(help="The Redis server's major.minor, e.g. 6.2 or 7.4.")] = "7.0",
+    db: Annotated[int, typer.Option(help="The Redis database number Slimline uses.")] = 0,
+) -> None:
+    """Write the Redis ACL file from the producer keys file: one user per producer (push to its queues
+    only), the workers' user, the operator's (counts, never a message); the default user is off."""
+    from workers.security.producers import KeyConfigError, load_config
+    from workers.security.redis_acl import write_acl_file
+
+    config = settings()
+    try:
+        major, minor = (int(part) for part in server_version.split(".")[:2])
+        security = load_config(config.producer_keys_file, config.producer_keys)
+        if not security.producers:
+            raise KeyConfigError("no producers configured: set SLIMLINE_PRODUCER_KEYS_FILE")
+        write_acl_file(security, out_file, db=db, server_version=(major, minor))
+    except ValueError as error:  # KeyConfigError is one
+        raise CliError(str(error), ExitCode.USAGE) from None
+    console.print(f"wrote {out_file} ({len(security.producers)} producer(s), the workers, the operator); "
+                  f"load it with `redis-server --aclfile {out_file}` or ACL LOAD")
+
+
+def models_encrypt(
+    model_dir: Annotated[Path, typer.Argument(help="The model folder (plain files).")],
+    out_dir: Annotated[Path, typer.Argument(help="Where to write the encrypted folder (files get .enc).")],
+    new_key: Annotated[bool, typer.Option("--new-key", help="Generate a key and print it on stdout.")] = False,
+) -> None:
+    """Encrypt a model folder with AES-256-GCM (in chunks: files over 2 GB work), with SLIMLINE_MODEL_KEY
+    (or SLIMLINE_MODEL_KEY_FILE), or a new key. Point the model's setting at the encrypted folder; keep
+    its manifest: workers check the decrypted files against it."""
+    from workers.security.model_crypto import EnvironmentOrFileKey, ModelKeyError, encrypt_model_dir, generate_key, parse_key
+
+    if not model_dir.is_dir():
+        raise CliError(f"no such folder: {model_dir}", ExitCode.USAGE)
+    config = settings()
+    try:
+        if new_key:
+            text = generate_key()
+            key = parse_key(text, "the new key")
+        else:
+            key = EnvironmentOrFileKey(config.model_key, config.model_key_file).model_key()
+        written = encrypt_model_dir(model_dir, out_dir, key)
+    except (ModelKeyError, ValueError) as error:
+        raise CliError(str(error), ExitCode.USAGE) from None
+    console.print(f"encrypted {len(written)} file(s) into {out_dir}")
+    if new_key:
+        out.print(text)
+
+
+def audit_verify() -> None:
+    """Check every audit row's HMAC chain and that it still reaches the recorded head (the head file).
+    Exit 0 intact; 1 an edited, inserted or deleted row (each is named); 2 no audit key."""
+    from workers.cli.common import store
+    from workers.db.store import audit_signing_from_settings
+    from workers.security.audit_chain import AuditKeyError, read_head
+
+    try:
+        signing = audit_signing_from_settings()
+    except AuditKeyError as error:
+        raise CliError(str(error), ExitCode.USAGE) from None
+    if signing is None:
+        raise CliError("no audit key: set SLIMLINE_AUDIT_KEY or SLIMLINE_AUDIT_KEY_FILE", ExitCode.USAGE)
+    head = read_head(signing.head_file)
+    report = store().verify_audit(signing.key, head)
+    if head is None:
+        console.print(f"[yellow]warning[/]: no head file at {signing.head_file}: deleting the newest rows "
+                      f"would go unnoticed")
+    for problem in report.problems:
+        console.print(f"[red]broken[/]: {problem}")
+    if not report.ok:
+        raise CliError(f"the audit log was altered ({len(report.problems)} problem(s) in "
+                       f"{report.rows_checked} chained rows)", ExitCode.FAILED)
+    console.print(f"[green]intact[/]: {report.rows_checked} chained audit row(s)")
+
+
+def purge(
+    every: Annotated[float | None, typer.Option(help="Run again every this many seconds (a scheduler "
+                                                     "loop; Ctrl-C stops it).")] = None,
+) -> None:
+    """Delete results, rejections and dead letters older than each kind's retention
+    (SLIMLINE_RETENTION_DAYS), except items under a legal hold; audited."""
+    from workers.cli.common import store
+
+    retention = settings().retention_days
+    if not retention:
+        raise CliError("no retention configured: set SLIMLINE_RETENTION_DAYS, e.g. '{\"documents\": 90}'",
+                       ExitCode.USAGE)
+    outcome_store = store()
+    while True:
+        removed = outcome_store.purge(retention, actor=settings().producer_id)
+        outcome_store.wipe_freed_pages()
+        for kind, counts in removed.items():
+            console.print(f"purged {kind}: " + ", ".join(f"{count} {table}" for table, count in counts.as_dict().items()))
+        if every is None:
+            return
+        time.sleep(every)
+
+
+def erase(
+    kind: Annotated[Kind, typer.Argument(help="documents, transactions or products")],
+    item_ids: Annotated[list[str], typer.Argument(help="The ids of the items to erase.")],
+) -> None:
+    """GDPR Art. 17: remove every copy of these items: every version of their results, rejection
+    excerpts, dead letters, and messages still queued, fetched, unacknowledged or scheduled for retry
+    in Redis; zero the freed bytes; tombstone the ids so a late copy is refused. Audited without the data.
+    Exit 8 (nothing erased) if an item is under a legal hold."""
+    from workers.cli.common import broker, store
+    from workers.db.store import ItemsOnHold
+
+    outcome_store = store()
+    client = broker()
+    try:
+        removed = outcome_store.erase(kind, item_ids, actor=settings().producer_id)
+    except ItemsOnHold as error:
+        raise CliError(str(error), ON_HOLD) from None
+    queued = erase_from_redis(client, kind, set(item_ids))
+    removed = removed + outcome_store.erase_again(kind, item_ids)
+    wiped = outcome_store.wipe_freed_pages()
+    console.print(f"erased {len(set(item_ids))} {kind.value} item(s): " +
+                  ", ".join(f"{count} {table}" for table, count in removed.as_dict().items()) +
+                  f", {queued.messages} message(s) in Redis")
+    problems = ([] if wiped else ["the SQLite WAL could not be checkpointed (a reader held it): run `slimline "
+                                  "erase` again later"]) + queued.problems
+    if problems:
+        raise CliError("; ".join(problems), ExitCode.FAILED)
+
+
+def hold(
+    kind: Annotated[Kind, typer.Argument(help="documents, transactions or products")],
+    item_id: Annotated[str, typer.Argument(help="The item to keep.")],
+    reason: Annotated[str, typer.Option(help="Why it must be kept (shown when purge or erase skip it).")],
+) -> None:
+    """Put an item under a legal hold: purge and erasure leave it alone and say why."""
+    from workers.cli.common import store
+
+    store().hold(kind, item_id, reason=reason, actor=settings().producer_id)
+    console.print(f"{kind.value} {item_id} is on hold: {reason}")
+
+
+def release(
+    kind: Annotated[Kind, typer.Argument(help="documents, transactions or products")],
+    item_id: Annotated[str, typer.Argument(help="The item to release.")],
+) -> None:
+    """Lift a legal hold."""
+    from workers.cli.common import store
+
+    if not store().release(kind, item_id, actor=settings().producer_id):
+        raise CliError(f"{kind.value} {item_id} is not on hold", ExitCode.USAGE)
+    console.print(f"{kind.value} {item_id} is no longer on hold")
+
+
+models_app = typer.Typer(help="Model files at rest.", no_args_is_help=True)
+models_app.command("encrypt")(models_encrypt)
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+audit_app.command("verify")(audit_verify)
