@@ -22,7 +22,7 @@ from workers.models.encoders.factory import encoder_from_settings
 # Importing the backends registers them.
 from workers.documents.entities import multilingual  # noqa: F401
 from workers.documents.language import fast_langdetect_backend  # noqa: F401
-from workers.documents.summarize import extractive  # noqa: F401
+from workers.documents.summarize import abstractive, extractive  # noqa: F401
 
 _WARM_UP = [("Alice Martin of Acme Bank in Paris paid EUR 3,000.00 on 2 May 2024 to DE89370400440532013000.", "en"),
             ("Rechnung Nr. 4471 vom 3. Mai 2024: bitte zahlen Sie 1.245,80 € bis Ende Mai.", "de"),
@@ -40,9 +40,12 @@ class DocumentPipeline:
         self.entities = registry.create(settings.document_entities, settings=settings)
         self.encoder = encoder_from_settings(settings)
         self.classifier = classifier_from_settings(self.encoder, settings)
+        # The abstractive summarizer also needs the generator's settings (products_*).
+        generator_settings = {"settings": settings} if settings.document_summarizer == "summarizer.abstractive" else {}
         self.summarizer = registry.create(
             settings.document_summarizer, encoder=self.encoder, max_sentences=settings.document_summary_sentences,
-            max_chars=settings.document_summary_chars, max_candidates=settings.document_summary_candidates)
+            max_chars=settings.document_summary_chars, max_candidates=settings.document_summary_candidates,
+            **generator_settings)
         self.review_score = settings.document_review_score
         self.review_margin = settings.document_review_margin
         self.language_model = f"{self.language.name}=={self.language.version}"

@@ -16,14 +16,28 @@ class SummarySentence(BaseModel):
     text: str
     start: int
     end: int
-    score: float  # how central the sentence is to the document (cosine to the document's centroid)
+    # extractive: how central the sentence is to the document (cosine to the document's centroid);
+    # abstractive: the highest support it gives a generated sentence
+    score: float
+
+
+class GeneratedSentence(BaseModel):
+    """A sentence an abstractive summarizer wrote, and the source sentence that supports it."""
+
+    text: str
+    source: int  # index into ``Summary.sentences``: the most similar source sentence
+    support: float  # cosine between this sentence and that source sentence
 
 
 class Summary(BaseModel):
     method: Literal["extractive", "abstractive"]
     model: str
     sentences: list[SummarySentence]
-    text: str  # extractive: the chosen sentences joined in document order
+    text: str  # extractive: the chosen sentences joined in document order; abstractive: the generated prose
+    generated: list[GeneratedSentence] = []  # abstractive only: each generated sentence and its support
+    # Set when an abstractive summarizer fell back to the extractive summary: a stable code and what was found.
+    fallback_reason: str | None = None
+    fallback_detail: str | None = None
 
 
 class Summarizer(Protocol):
