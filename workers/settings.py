@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # Where the SHA-256 manifests of local model folders are (`slimline model-manifest`); default: Slimline's.
     model_manifest_dir: Path | None = None
     threads_per_process: int = Field(default=1, ge=1)
+    # Workers that do not consume transactions run at this lower CPU priority (nice), so that a flood of
+    # documents or products never delays real-time decisions on the same host. 0: same priority.
+    worker_nice: int = Field(default=10, ge=0, le=19)
     plugins: list[str] = []
 
     # Who is enqueuing (recorded in the audit log).

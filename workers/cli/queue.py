@@ -130,12 +130,18 @@ def wait_for_drain(timeout: float, worker_grace: float, total: int | None = None
             unserved_since = (unserved_since or now) if unserved else None
             if unserved and now - unserved_since >= worker_grace:
                 raise CliError(f"no live worker consumes {', '.join(unserved)} ({remaining} message(s) waiting): "
-                               f"start one with `slimline worker --queues {','.join(unserved)}`", ExitCode.NO_WORKER)
+                               f"start one with {' and '.join(_worker_command(queue) for queue in unserved)}",
+                               ExitCode.NO_WORKER)
             if now >= deadline:
                 raise CliError(f"timed out after {timeout:.0f}s: {queue_depths(client, PIPELINE_KINDS)} queued, "
                                f"{in_flight(client)} in flight", ExitCode.FAILED)
             time.sleep(0.25)
     console.print("[green]drained[/]")
+
+
+def _worker_command(queue: str) -> str:
+    kind, _, escalate = queue.partition(".")
+    return f"`slimline worker --queues {kind}{' --tier escalated' if escalate else ''}`"
 
 
 def status() -> None:

@@ -84,6 +84,8 @@ def worker(
     from workers.runtime import metrics
 
     config = settings()
+    if Kind.transactions not in kinds and config.worker_nice:
+        os.nice(config.worker_nice)  # transactions get the CPU first; the pool inherits the priority
     endpoint = metrics.start_metrics_server(config, metrics.connectivity_check(config),
                                             queues=[kind.value for kind in kinds], processes=concurrency)
     try:
