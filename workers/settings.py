@@ -32,8 +32,9 @@ class TransactionsBatching(BatchPolicy):
     """Latency-critical stream: small batches, short waits."""
 
     max_batch_size: int = Field(default=32, ge=1, le=1024)
-    # A batch of 32 costs ~3 ms: waiting 50 ms to fill one would spend the whole p99 budget alone.
-    max_wait_seconds: float = Field(default=0.005, gt=0, le=60)
+    # Measured (benchmarks/transactions_latency.py, SQLite): a 5 ms wait leaves batches of 1-3 items whose fixed
+    # cost caps throughput at ~300/s; 20 ms gives batches of ~18, ~650/s and p99 ~35 ms at 200/s.
+    max_wait_seconds: float = Field(default=0.02, gt=0, le=60)
 
 
 class ProductsBatching(BatchPolicy):
@@ -87,9 +88,10 @@ class Settings(BaseSettings):
     # Where the SHA-256 manifests of local model folders are (`slimline model-manifest`); default: Slimline's.
     model_manifest_dir: Path | None = None
     threads_per_process: int = Field(default=1, ge=1)
-    # Workers that do not consume transactions run at this lower CPU priority (nice), so that a flood of
-    # documents or products never delays real-time decisions on the same host. 0: same priority.
-    worker_nice: int = Field(default=10, ge=0, le=19)
+    # A lower CPU priority (nice) for workers that do not consume transactions. Off by default: on SQLite it
+    # made transactions slower (a descheduled document worker holding the single writer lock: p99 1.4 s
+    # against 58 ms, benchmarks/transactions_latency.py --nice); try it on PostgreSQL.
+    worker_nice: int = Field(default=0, ge=0, le=19)
     plugins: list[str] = []
 
     # Who is enqueuing (recorded in the audit log).
