@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import threading
 import time
 from typing import Any
 
@@ -119,11 +120,25 @@ def load_pipelines(app: Celery) -> None:
         raise
 
 
+SHUTDOWN_AUDIT_SECONDS = 5.0
+
+
 def dispose() -> None:
+    """At pool-process exit: audit the last receipts, but never let that hold up a warm shutdown (a
+    database that is locked or down would keep the whole worker from stopping)."""
     for batch_runner in _runners.values():
         if batch_runner.receipts:
-            try:
-                batch_runner.flush_receipts()
-            except Exception as error:  # noqa: BLE001 - shutting down; the outcomes are stored
-                log.error("could not audit the last receipts: %r", error)
+            flush = threading.Thread(target=_flush_receipts, args=(batch_runner,), daemon=True)
+            flush.start()
+            flush.join(SHUTDOWN_AUDIT_SECONDS)
+            if flush.is_alive():
+                log.error("gave up auditing the last receipts after %.0fs: %s", SHUTDOWN_AUDIT_SECONDS,
+                          dict(batch_runner.receipts))
         batch_runner.store.engine.dispose()
+
+
+def _flush_receipts(batch_runner: BatchRunner) -> None:
+    try:
+        batch_runner.flush_receipts()
+    except Exception as error:  # noqa: BLE001 - shutting down; the outcomes are stored
+        log.error("could not audit the last receipts: %r", error)
