@@ -29,27 +29,11 @@ from workers.transactions.simulator import SimulationConfig, simulate
 SECRETS = {"bank-old": "o" * 40, "bank-new": "n" * 40, "shop-1": "s" * 40, "workers-1": "w" * 40}
 AUDIT_KEY = "audit-" + "k" * 40
 
-# Runs `slimline` with the security commands mounted (the lead mounts them in workers/cli/__init__.py;
-# mounting here again is harmless).
-CLI = """
-import sys
-from workers.cli import app, main, security
-names = {command.name for command in app.registered_commands}
-if "erase" not in names:
-    app.command("redis-acl")(security.redis_acl)
-    app.add_typer(security.models_app, name="models")
-    app.add_typer(security.audit_app, name="audit")
-    app.command()(security.purge)
-    app.command()(security.erase)
-    app.command()(security.hold)
-    app.command()(security.release)
-main()
-"""
 
 
 def slimline(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Its stderr with rich's line wrapping undone."""
-    run = subprocess.run([sys.executable, "-c", CLI, *args], env=env | {"COLUMNS": "200"}, cwd=REPO_ROOT,
+    run = subprocess.run([sys.executable, "-m", "workers.cli", *args], env=env | {"COLUMNS": "200"}, cwd=REPO_ROOT,
                          capture_output=True, text=True, timeout=timeout)
     run.stderr = " ".join(run.stderr.split())
     return run

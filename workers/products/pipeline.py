@@ -20,7 +20,7 @@ from typing import Any
 from schemas import ItemError, Kind, Product
 from workers import registry
 from workers.pipelines.base import ItemOutcome, Rejected
-from workers.products.generator import Generation, GenerationRequest, Generator
+from workers.products.generator import Generation, GenerationRequest, Generator, generator_from_settings
 from workers.products.generator.grammar import numbers_only_grammar
 from workers.products.grounding import Finding, GroundingChecker, LengthBounds, ProductFacts, Verdict
 from workers.products.prompts import product_messages
@@ -63,16 +63,7 @@ class ProductPipeline:
         )
         self.model_languages = frozenset(settings.products_model_languages) & self.renderer.languages
         if generator is None and self.model_languages:
-            generator = registry.create(
-                settings.products_generator, model_path=settings.products_model_path,
-                model_name=settings.products_model_name, model_version=settings.products_model_version,
-                manifest_dir=settings.products_model_manifest_dir,
-                threads=settings.products_threads or settings.threads_per_process,
-                context_tokens=settings.products_context_tokens, max_sequences=settings.products_sequences_in_flight,
-                temperature=settings.products_temperature, top_k=settings.products_top_k,
-                top_p=settings.products_top_p, repeat_penalty=settings.products_repeat_penalty,
-                runtime_type=settings.products_model_runtime_type,
-            )
+            generator = generator_from_settings(settings)
         self.generator = generator
         self.model = generator.name if generator else "templates"
         self.model_version = f"{generator.version}+sha256:{generator.sha256[:16]}" if generator else TEMPLATE_VERSION

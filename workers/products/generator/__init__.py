@@ -7,7 +7,10 @@ capability, e.g. an abstractive document summary) asks for one by that name.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from workers.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -43,3 +46,21 @@ class Generator(Protocol):
 
     def count_tokens(self, text: str) -> int:
         ...
+
+
+def generator_from_settings(settings: Settings) -> Generator:
+    """The configured generator (``SLIMLINE_PRODUCTS_GENERATOR`` and the ``products_*`` settings): hash-checked
+    model, threads sized to the process. Shared by products and the abstractive document summary."""
+    from workers import registry
+    from workers.products.generator import llama_cpp  # noqa: F401  (registers generator.llama_cpp)
+
+    return registry.create(
+        settings.products_generator, model_path=settings.products_model_path,
+        model_name=settings.products_model_name, model_version=settings.products_model_version,
+        manifest_dir=settings.products_model_manifest_dir,
+        threads=settings.products_threads or settings.threads_per_process,
+        context_tokens=settings.products_context_tokens, max_sequences=settings.products_sequences_in_flight,
+        temperature=settings.products_temperature, top_k=settings.products_top_k,
+        top_p=settings.products_top_p, repeat_penalty=settings.products_repeat_penalty,
+        runtime_type=settings.products_model_runtime_type,
+    )
