@@ -140,7 +140,7 @@ def test_ctrl_c_stops_run_in_order_with_one_calm_line_and_loses_nothing(tmp_path
         client = redis.Redis.from_url(server.url)
         queued = {json.loads(__import__("base64").b64decode(json.loads(raw)["body"]))[0][0]["id"]
                   for raw in client.lrange("documents", 0, -1)}
-        assert in_flight(client) == 0
+        assert in_flight(client) == 0, worker_log[-4000:]
     assert stored | queued == {document["id"] for document in documents}
 
 

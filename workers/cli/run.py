@@ -76,6 +76,7 @@ def _run(source: Path, concurrency: int, products: bool) -> None:
         for worker in workers:
             _stop_worker(worker)
         if redis_server is not None:
+            _return_held_messages(redis_server.url)
             redis_server.stop()
 
 
@@ -125,6 +126,22 @@ def _wait_until_ready(worker: subprocess.Popen[bytes]) -> None:
                            f"the logs in {settings().data_dir}", ExitCode.FAILED)
         time.sleep(0.2)
     console.print(f"worker {worker.pid} ready")
+
+
+def _return_held_messages(url: str) -> None:
+    """A warm stop returns what a worker holds; one killed after its grace period (or a stop that
+    went wrong) may leave messages held. No worker uses this private Redis any more: return them now
+    rather than after the visibility timeout of a later run."""
+    from workers.runtime.broker import return_all_held_messages
+
+    try:
+        returned = return_all_held_messages(url)
+    except Exception as error:  # noqa: BLE001 - Redis gone: the next run's workers restore them
+        console.print(f"could not check for messages held by the stopped workers ({type(error).__name__}); "
+                      "a later worker returns them after the visibility timeout")
+        return
+    if returned:
+        console.print(f"returned {returned} message(s) still held by the stopped workers to their queues")
 
 
 def _stop_worker(worker: subprocess.Popen[bytes]) -> None:

@@ -81,6 +81,27 @@ def return_to_queue(client: Any, key: str) -> int:
     return moved
 
 
+def return_all_held_messages(url: str) -> int:
+    """Return every message held in flight (fetching lists and kombu's unacknowledged hash) to its
+    queue, as kombu's restore does. Only for a Redis none of whose workers is running any more
+    (``slimline run``'s private one, after its workers stopped): a live worker's messages would be
+    delivered twice."""
+    from kombu import Connection
+
+    with Connection(url, transport=Transport) as connection:
+        channel = connection.default_channel
+        with channel.conn_or_acquire() as client:
+            returned = 0
+            for raw_key in client.smembers(FETCHING_LISTS):
+                key = bytes_to_str(raw_key)
+                returned += return_to_queue(client, key)
+                client.srem(FETCHING_LISTS, key)
+            for tag in client.hkeys(channel.unacked_key):
+                channel.qos.restore_by_tag(bytes_to_str(tag), client=client)
+                returned += 1
+    return returned
+
+
 class QoS(kombu_redis.QoS):
     def append(self, message: Any, delivery_tag: str) -> None:
         """Record the message as unacknowledged and take it off the fetching list, atomically."""
