@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -110,14 +109,3 @@ def test_dead_letters_can_be_listed_and_replayed(sqlite_deployment: Deployment) 
         actions = [(event.actor, event.action) for event in session.scalars(select(AuditEvent))]
     assert ("ops-team", "dlq.replay") in actions
 
-
-def test_run_processes_the_bundled_sample_on_embedded_defaults(tmp_path: Path) -> None:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("SLIMLINE_")}
-    env["PYTHONPATH"] = str(REPO_ROOT)
-    result = subprocess.run([sys.executable, "-m", "workers.cli", "run"], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "started a private Redis server" in result.stderr
-    assert "12 enqueued" in result.stderr and "2 rejected" in result.stderr
-    assert "en-inv-2024-1093" in result.stdout and "Hollybrook" in result.stdout
-    assert (tmp_path / "slimline.db").exists()

@@ -84,24 +84,24 @@ def test_inspections_of_a_waiting_queue_leave_it_as_it_was(sqlite_deployment: De
     assert in_flight(deployment.broker) == 0
 
 
-def test_a_finished_run_leaves_nothing_in_flight_behind(tmp_path: Path) -> None:
-    run = subprocess.run([sys.executable, "-m", "workers.cli", "run"], cwd=tmp_path, env=_embedded_env(),
-                         capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-3000:]
-    left = _keys_left_in(tmp_path / ".slimline" / "redis")
-    # Only kombu's queue bindings may stay: no fetching list, no unacked entry, no presence, no reply queue.
-    assert {key for key in left if not key.startswith("_kombu.binding")} == set()
-
-
-def test_run_prints_this_runs_results_only(tmp_path: Path) -> None:
+def test_run_twice_prints_each_runs_results_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    """The README's run command, on a file and then on the bundled sample, in one data directory."""
     first = tmp_path / "first.jsonl"
     first.write_text("\n".join(json.dumps(d) for d in synthetic_documents(4, seed=62)) + "\n")
     runs = [subprocess.run([sys.executable, "-m", "workers.cli", "run", *args], cwd=tmp_path, env=_embedded_env(),
                            capture_output=True, text=True, timeout=300) for args in ([str(first)], [])]
-    assert all(run.returncode == 0 for run in runs), runs[-1].stderr[-2000:]
-    sample_ids = _sample_ids()
-    assert all(item_id in runs[1].stdout for item_id in sample_ids)
-    assert not any(document["id"] in runs[1].stdout for document in synthetic_documents(4, seed=62))
+    assert all(run.returncode == 0 for run in runs), runs[0].stderr[-2000:] + runs[-1].stderr[-2000:]
+    sample = runs[1]
+    assert "started a private Redis server" in sample.stderr
+    assert "12 enqueued" in sample.stderr and "2 rejected" in sample.stderr
+    assert "en-inv-2024-1093" in sample.stdout and "Hollybrook" in sample.stdout
+    assert all(item_id in sample.stdout for item_id in _sample_ids())
+    assert not any(document["id"] in sample.stdout for document in synthetic_documents(4, seed=62))
+    # The workers' warm stop returned everything (the run's own safety net had nothing to do)...
+    assert not any("still held" in run.stderr for run in runs)
+    # ...and only kombu's queue bindings stay: no fetching list, no unacked entry, no presence, no reply queue.
+    left = _keys_left_in(tmp_path / ".slimline" / "redis")
+    assert {key for key in left if not key.startswith("_kombu.binding")} == set()
 
 
 def test_ctrl_c_stops_run_in_order_with_one_calm_line_and_loses_nothing(tmp_path: Path) -> None:
