@@ -5,6 +5,14 @@ raised. Here the batch function returns a report, and only messages whose outcom
 (or whose retry is enqueued) are acked; the rest are given back to the queue at once. If the
 pool process dies, the whole batch goes back too.
 
+When a batch is sent to the pool: celery-batches flushes on a timer and whenever the buffer is full,
+even while every pool process is busy, so a short wait queues many tiny batches behind one another
+and their fixed cost caps throughput. Here the timer flushes only while a pool process is free (the
+wait, ``max_wait_seconds``, is then the latency added to gather a batch), and a returning batch sends
+the next one at once, with everything that arrived meanwhile: batches grow with the load by
+themselves. A full buffer is still sent at once. The acknowledgements of a batch travel to Redis in
+one round trip, after the next batch has been sent.
+
 It also survives a broker reconnect: celery-batches keeps a flush timer from the old connection
 that never fires again, so items delivered afterwards would wait for a full batch (or for the
 visibility timeout) before being processed.
@@ -18,6 +26,7 @@ from collections.abc import Collection
 from datetime import datetime, timezone
 from typing import Any
 
+from celery.worker import state as worker_state
 from celery.worker.request import Request
 from celery.app import Celery
 from celery.exceptions import InvalidTaskError
@@ -58,6 +67,21 @@ def check_task_message(headers: Any, body: Any, max_eta_seconds: float) -> None:
 
 class AckPerMessageBatches(Batches):
     abstract = True
+    _batches_in_pool = 0  # of every batch task of this worker: they share one pool
+
+    def _pool_has_a_free_process(self) -> bool:
+        processes = getattr(self._pool, "num_processes", None) or getattr(self._pool, "limit", None) or 1
+        return AckPerMessageBatches._batches_in_pool < processes
+
+    def _do_flush(self) -> None:
+        """The timer's and the full buffer's flush: only to a free process, unless the buffer is full."""
+        if self._pool_has_a_free_process() or self._buffer.qsize() >= self.flush_every:
+            super()._do_flush()
+
+    def _flush_after_return(self) -> None:
+        if worker_state.should_stop is None and worker_state.should_terminate is None and \
+                (self._buffer.qsize() or self._pending.qsize()):
+            self._do_flush()
 
     def Strategy(self, task: Batches, app: Celery, consumer: Consumer) -> Any:  # noqa: N802 (Celery's name)
         """Called at every consumer (re)start. Requests still buffered belong to a closed channel and
@@ -83,25 +107,45 @@ class AckPerMessageBatches(Batches):
         serializable = ([SimpleRequest.from_request(request) for request in requests],)
 
         def on_return(report: Any) -> None:
+            AckPerMessageBatches._batches_in_pool -= 1
+            self._flush_after_return()  # the pool process is not left idle while this batch is settled
             try:
                 requeue = set(report["requeue"])
             except (TypeError, KeyError):  # the batch function raised: nothing is known to be stored
                 log.error("batch of %d ended without a report; returning it to the queue", len(requests))
                 requeue = {request.id for request in requests}
+            _acknowledge([request for request in requests if request.id not in requeue])
             for request in requests:
                 if request.id in requeue:
                     request.reject(requeue=True)
-                else:
-                    request.acknowledge()
 
         def on_error(error: Any) -> None:
+            AckPerMessageBatches._batches_in_pool -= 1
             log.error("batch of %d lost its pool process (%r); returning it to the queue", len(requests), error)
             for request in requests:
                 request.reject(requeue=True)
+            self._flush_after_return()
 
-        return self._pool.apply_async(
+        result = self._pool.apply_async(
             apply_batches_task,
             (self, serializable, 0, None),
             callback=on_return,
             error_callback=on_error,
         )
+        AckPerMessageBatches._batches_in_pool += 1
+        return result
+
+
+def _acknowledge(requests: list[Request]) -> None:
+    """Acknowledge in one round trip to Redis. If it fails, the messages stay unacknowledged there and
+    are delivered again after the visibility timeout; their outcomes are stored once."""
+    if not requests:
+        return
+    qos = requests[0].message.channel.qos
+    try:
+        with qos.acks_in_one_round_trip():
+            for request in requests:
+                request.acknowledge()
+    except Exception as error:  # noqa: BLE001 - a broker error; the consumer must go on
+        log.error("could not acknowledge %d stored message(s) (%s); they come back after the visibility "
+                  "timeout and are not stored twice", len(requests), type(error).__name__)

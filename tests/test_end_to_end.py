@@ -54,3 +54,20 @@ def test_the_same_documents_sent_twice_give_one_row_each(deployment: Deployment)
     # The second copies were processed, and added nothing.
     first_ids = {row["message_id"] for row in deployment.store.iter_rows(Result)}
     assert len(first_ids) == 200
+
+
+def test_a_busy_pool_gets_the_next_batch_when_one_returns_not_a_queue_of_tiny_ones(
+        sqlite_deployment: Deployment) -> None:
+    """With a wait of a few milliseconds, a flood is not cut into tiny batches queued behind one another:
+    while the only pool process is busy nothing is sent to it; when its batch returns, everything that
+    arrived meanwhile goes as the next batch (up to the batch size)."""
+    deployment = sqlite_deployment
+    deployment.extra_env["SLIMLINE_DOCUMENTS__MAX_WAIT_SECONDS"] = "0.005"
+    deployment.start_worker(concurrency=1)
+    deployment.enqueue(synthetic_documents(200, seed=70))
+    deployment.drain()
+
+    sizes = [row.batch_size for row in _rows(deployment)]
+    assert len(sizes) == 200
+    assert max(sizes) == 64  # the batch size caps it
+    assert sum(sizes) / len(sizes) >= 24, sorted(sizes)  # each item's batch, on average

@@ -30,6 +30,8 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from queue import Empty
 from time import monotonic, time
 from typing import Any
@@ -103,6 +105,27 @@ def return_all_held_messages(url: str) -> int:
 
 
 class QoS(kombu_redis.QoS):
+    _ack_pipe: Any = None  # set while acknowledgements are gathered into one round trip
+
+    @contextmanager
+    def acks_in_one_round_trip(self) -> Iterator[None]:
+        """Acknowledge several messages with one pipeline (a batch's worth, in the time of one). If the
+        pipeline fails, the messages stay recorded as unacknowledged in Redis and come back after the
+        visibility timeout (outcomes are idempotent)."""
+        with self.channel.conn_or_acquire() as client:
+            self._ack_pipe = client.pipeline()
+            try:
+                yield
+                self._ack_pipe.execute()
+            finally:
+                self._ack_pipe = None
+
+    def ack(self, delivery_tag: str) -> None:
+        if self._ack_pipe is None:
+            return super().ack(delivery_tag)
+        self._remove_from_indices(delivery_tag, self._ack_pipe)
+        virtual.QoS.ack(self, delivery_tag)
+
     def append(self, message: Any, delivery_tag: str) -> None:
         """Record the message as unacknowledged and take it off the fetching list, atomically."""
         delivery = message.delivery_info
