@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from redis.backoff import NoBackoff
+from redis.backoff import ConstantBackoff
 from redis.retry import Retry
 from sqlalchemy import update
 
@@ -169,7 +169,7 @@ password_sha256 = "{password_sha256(passwords['operator'])}"
                                stderr=subprocess.DEVNULL)
     try:
         erp = redis.Redis(port=port, username="producer-erp", password=passwords["erp"],
-                          retry=Retry(NoBackoff(), 50), retry_on_error=[redis.ConnectionError])
+                          retry=Retry(ConstantBackoff(0.1), 100), retry_on_error=[redis.ConnectionError])
         erp.lpush("documents", "m")
         for command in (("LRANGE", "documents", 0, -1), ("RPOP", "documents"), ("LPUSH", "transactions", "m"),
                         ("KEYS", "*"), ("HGETALL", "unacked")):
