@@ -17,10 +17,11 @@ def test_held_messages_of_stopped_workers_go_back_to_their_queue_once(redis_serv
         queue = producer.SimpleQueue("documents")
         for number in range(3):
             queue.put({"n": number})
-        held = [queue.get(timeout=5) for _ in range(2)]  # delivered, never acknowledged
-        assert in_flight(client) == 2 and client.llen("documents") == 1
+        held = [queue.get(timeout=5) for _ in range(2)]  # delivered, never acknowledged (and maybe one prefetched)
+        in_transit = in_flight(client)
+        assert in_transit >= 2 and in_transit + client.llen("documents") == 3
 
-        assert return_all_held_messages(redis_server.url) == 2
+        assert return_all_held_messages(redis_server.url) == in_transit
         assert in_flight(client) == 0 and client.llen("documents") == 3
         assert return_all_held_messages(redis_server.url) == 0
         queue.close()  # the holder's own restore at close finds nothing left to restore

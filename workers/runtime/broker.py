@@ -10,6 +10,11 @@ recording it as unacknowledged and removing it from that list happen in one ``MU
 keeps a heartbeat key alive; the periodic restore sweep (kombu's ``restore_visible``) returns the
 contents of fetching lists whose owner stopped beating to their queues. Needs Redis >= 6.2.
 
+While a queue holds messages, a channel does not block: one Lua script (``FETCH_MANY``) takes up to
+32 of them (within the prefetch limit) and records each as unacknowledged exactly as kombu does, in
+one atomic step and one round trip, instead of a BLMOVE and a MULTI per message. When the script
+comes back with fewer than it asked for, the channel goes back to waiting with BLMOVE.
+
 Only channels that consume work queues take part: Celery's control replies (``*.pidbox`` queues,
 read by ``celery inspect``, Flower…) use kombu's stock fetch, and only a worker's channel runs the
 restore sweep, so that no inspection can fetch, move or hold a message.
@@ -47,6 +52,37 @@ FETCHING_LISTS = "slimline:fetching-lists"  # set of every fetching list key
 UNPARSEABLE = "slimline:unparseable"  # raw items that are not kombu messages (kept, bounded)
 # With several queues on one channel, BLMOVE waits on one queue at a time, this long at most.
 MULTI_QUEUE_WAIT_SECONDS = 0.1
+# While a queue holds messages, up to this many are fetched per round trip (within the prefetch limit).
+FETCH_MANY_LIMIT = 32
+
+# Takes up to ARGV[1] messages from the queue and records each as unacknowledged (kombu's hash entry
+# [payload, exchange, routing key] and index score ARGV[2]) in the same atomic step, as QoS.append
+# would one by one. An item that is no kombu message with a delivery tag goes to the fetching list
+# (KEYS[4]) instead and takes the one-by-one path. Returns item, recorded ("1"/"0"), item, ...
+FETCH_MANY = """
+local taken = {}
+for _ = 1, tonumber(ARGV[1]) do
+  local item = redis.call('RPOP', KEYS[1])
+  if not item then break end
+  local ok, message = pcall(cjson.decode, item)
+  local properties = ok and type(message) == 'table' and message.properties
+  local tag = type(properties) == 'table' and properties.delivery_tag
+  local info = type(properties) == 'table' and properties.delivery_info
+  if type(tag) == 'string' and type(info) == 'table' and type(info.exchange) == 'string'
+      and type(info.routing_key) == 'string' then
+    redis.call('HSET', KEYS[2], tag,
+               '[' .. item .. ',' .. cjson.encode(info.exchange) .. ',' .. cjson.encode(info.routing_key) .. ']')
+    redis.call('ZADD', KEYS[3], ARGV[2], tag)
+    taken[#taken + 1] = item
+    taken[#taken + 1] = '1'
+  else
+    redis.call('LPUSH', KEYS[4], item)
+    taken[#taken + 1] = item
+    taken[#taken + 1] = '0'
+  end
+end
+return taken
+"""
 
 
 WORKER_PRESENCE_PREFIX = "slimline:worker:"
@@ -127,7 +163,11 @@ class QoS(kombu_redis.QoS):
         virtual.QoS.ack(self, delivery_tag)
 
     def append(self, message: Any, delivery_tag: str) -> None:
-        """Record the message as unacknowledged and take it off the fetching list, atomically."""
+        """Record the message as unacknowledged and take it off the fetching list, atomically (a message
+        fetched with FETCH_MANY is recorded already)."""
+        if self.channel.recorded_by_fetch:
+            virtual.QoS.append(self, message, delivery_tag)
+            return
         delivery = message.delivery_info
         fetched = self.channel.fetched
         with self.pipe_or_acquire() as pipe:
@@ -164,7 +204,10 @@ class Channel(kombu_redis.Channel):
         super().__init__(*args, **kwargs)
         self.owner = uuid.uuid4().hex
         self.fetched: tuple[str, bytes] | None = None  # (fetching list, raw item) during delivery
+        self.recorded_by_fetch = False  # during delivery of a message FETCH_MANY recorded as unacknowledged
         self._fetch_queue: str | None = None
+        self._fetch_many_count = 0  # messages asked of FETCH_MANY in the outstanding fetch; 0: a BLMOVE
+        self._queue_may_hold_more = False  # the last fetch got what it asked for: do not block next time
         self._fetch_incomplete = False
         self._registered_lists: set[str] = set()
         self._presence_announced = False
@@ -220,39 +263,70 @@ class Channel(kombu_redis.Channel):
         self._in_poll = self.client.connection
         self._brpop_sent_at = monotonic()
         self._fetch_incomplete = True
-        self.client.connection.send_command("BLMOVE", queue, key, "RIGHT", "LEFT", timeout or 0)
+        self._fetch_many_count = self._fetch_many_allowance() if self._queue_may_hold_more else 0
+        if self._fetch_many_count:  # a busy queue: many at once, without blocking
+            self.client.connection.send_command("EVAL", FETCH_MANY, 4, queue, self.unacked_key,
+                                                self.unacked_index_key, key, self._fetch_many_count, time())
+        else:  # an idle queue: wait for one
+            self.client.connection.send_command("BLMOVE", queue, key, "RIGHT", "LEFT", timeout or 0)
+
+    def _fetch_many_allowance(self) -> int:
+        estimate = self.qos.can_consume_max_estimate()
+        return FETCH_MANY_LIMIT if estimate is None else max(0, min(FETCH_MANY_LIMIT, int(estimate)))
 
     def _brpop_read(self, **options: Any) -> bool:
         if self._uses_stock_fetch:
             return super()._brpop_read(**options)
         try:
+            command = "EVAL" if self._fetch_many_count else "BLMOVE"
             try:
-                item = self.client.parse_response(self.client.connection, "BLMOVE", **options)
+                reply = self.client.parse_response(self.client.connection, command, **options)
             except self.connection_errors:
                 self.client.connection.disconnect()
                 raise
             queue = str(self._fetch_queue)
             self._queue_cycle.rotate(queue)
-            if item is None:
+            if command == "BLMOVE":
+                fetched = [] if reply is None else [(reply, False)]
+                self._queue_may_hold_more = reply is not None
+            else:
+                fetched = [(reply[index], reply[index + 1] == b"1") for index in range(0, len(reply), 2)]
+                self._queue_may_hold_more = len(fetched) == self._fetch_many_count
+            if not fetched:
                 self._fetch_incomplete = False
                 raise Empty()
-            key = fetching_list(self.owner, queue)
-            try:
-                payload = loads(bytes_to_str(item))
-            except ValueError:
-                self._set_aside_unparseable(key, item)
-                self._fetch_incomplete = False
-                return True
-            self.fetched = (key, item)
-            try:
-                self.connection._deliver(payload, queue)
-            finally:
-                self.fetched = None
+            self._deliver_all(fetching_list(self.owner, queue), queue, fetched)
             self._fetch_incomplete = False
             return True
         finally:
             self._in_poll = None
             self._flush_brpop_reauth()
+
+    def _deliver_all(self, key: str, queue: str, fetched: list[tuple[bytes, bool]]) -> None:
+        """Deliver each fetched item. Items still in the fetching list if this fails go back at the next
+        fetch; recorded ones are restored here, rather than after the visibility timeout."""
+        delivered = 0
+        try:
+            for item, recorded in fetched:
+                try:
+                    payload = loads(bytes_to_str(item))
+                except ValueError:  # only unrecorded items can be unparseable (the script decoded the others)
+                    self._set_aside_unparseable(key, item)
+                    delivered += 1
+                    continue
+                if recorded:
+                    self.recorded_by_fetch = True
+                else:
+                    self.fetched = (key, item)
+                try:
+                    self.connection._deliver(payload, queue)
+                finally:
+                    self.fetched, self.recorded_by_fetch = None, False
+                delivered += 1
+        finally:
+            for item, recorded in fetched[delivered:]:  # the one that failed too: restored once at most
+                if recorded:
+                    self.qos.restore_by_tag(loads(bytes_to_str(item))["properties"]["delivery_tag"])
 
     def _set_aside_unparseable(self, key: str, item: bytes) -> None:
         log.error("set aside an item of %s that is not a kombu message (kept in %s)", key, UNPARSEABLE)
