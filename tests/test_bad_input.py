@@ -12,6 +12,7 @@ from kombu import Exchange, Producer
 from tests.conftest import Deployment
 from tests.support.corpus import synthetic_documents
 from workers.db.models import Result, Rejection
+from workers.runtime.broker import UNPARSEABLE
 
 TASK = "slimline.documents.process"
 MAX_CHARS = 5000
@@ -78,3 +79,20 @@ def test_fifty_malformed_among_five_hundred_good(sqlite_deployment: Deployment) 
         assert rejection["reason"], rejection
     assert any("too long" in row["reason"] for row in rejections.values())
     assert any("JSON is accepted" in row["reason"] for row in rejections.values())
+
+
+def test_items_in_a_queue_that_are_no_kombu_messages_are_set_aside_and_the_rest_is_processed(
+        sqlite_deployment: Deployment) -> None:
+    """Whatever another program pushes into a queue (not JSON, JSON of another shape) is kept aside in
+    ``slimline:unparseable``, and neither crashes the worker nor holds up the messages around it."""
+    deployment = sqlite_deployment
+    junk = [b"not json at all", b'{"a": 1}', b"[1, 2]", b'{"properties": {"delivery_tag": 7}}']
+    deployment.enqueue(synthetic_documents(5, seed=3))
+    deployment.broker.lpush("documents", *junk)
+    deployment.enqueue(synthetic_documents(5, seed=4))
+    worker = deployment.start_worker()
+    deployment.drain(timeout=120)
+
+    assert deployment.store.count(Result) == 10
+    assert sorted(deployment.broker.lrange(UNPARSEABLE, 0, -1)) == sorted(junk)
+    assert "Unrecoverable" not in worker.log_tail(200) and "Traceback" not in worker.log_tail(200)

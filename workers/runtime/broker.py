@@ -110,6 +110,14 @@ def _parse_fetching_list(key: str) -> tuple[str, str]:
     return owner, queue
 
 
+def is_kombu_message(payload: Any) -> bool:
+    """The shape kombu's Redis transport delivers (FETCH_MANY checks the same in Lua)."""
+    properties = payload.get("properties") if isinstance(payload, dict) else None
+    info = properties.get("delivery_info") if isinstance(properties, dict) else None
+    return isinstance(info, dict) and isinstance(properties.get("delivery_tag"), str) and \
+        isinstance(info.get("exchange"), str) and isinstance(info.get("routing_key"), str)
+
+
 def return_to_queue(client: Any, key: str) -> int:
     """Move every message of a fetching list back to the consuming end of its queue."""
     _, queue = _parse_fetching_list(key)
@@ -310,7 +318,9 @@ class Channel(kombu_redis.Channel):
             for item, recorded in fetched:
                 try:
                     payload = loads(bytes_to_str(item))
-                except ValueError:  # only unrecorded items can be unparseable (the script decoded the others)
+                except ValueError:
+                    payload = None
+                if not recorded and not is_kombu_message(payload):  # FETCH_MANY recorded only messages
                     self._set_aside_unparseable(key, item)
                     delivered += 1
                     continue
@@ -329,7 +339,8 @@ class Channel(kombu_redis.Channel):
                     self.qos.restore_by_tag(loads(bytes_to_str(item))["properties"]["delivery_tag"])
 
     def _set_aside_unparseable(self, key: str, item: bytes) -> None:
-        log.error("set aside an item of %s that is not a kombu message (kept in %s)", key, UNPARSEABLE)
+        log.error("set aside an item of %s that is not a kombu message (kept in %s)", _parse_fetching_list(key)[1],
+                  UNPARSEABLE)
         with self.conn_or_acquire() as client:
             client.pipeline().lrem(key, 1, item).lpush(UNPARSEABLE, item).ltrim(UNPARSEABLE, 0, 999).execute()
 
