@@ -144,8 +144,10 @@ def _acknowledge(requests: list[Request]) -> None:
     qos = requests[0].message.channel.qos
     try:
         with qos.acks_in_one_round_trip():
-            for request in requests:
-                request.acknowledge()
+            for request in requests:  # not request.acknowledge(): Celery defers that call, one round trip each
+                if not request.acknowledged:
+                    request.message.ack()
+                    request.acknowledged = True
     except Exception as error:  # noqa: BLE001 - a broker error; the consumer must go on
         log.error("could not acknowledge %d stored message(s) (%s); they come back after the visibility "
                   "timeout and are not stored twice", len(requests), type(error).__name__)
