@@ -4,7 +4,7 @@ idle and busy, on SQLite and on PostgreSQL; and the maximum sustained throughput
 Run from the repository root: ``python -m benchmarks.transactions_latency`` (``--quick`` for a smoke run,
 ``--help``). It needs nothing running: per database it starts a private Redis, a fresh database (SQLite in a
 temporary directory; PostgreSQL in a throwaway cluster, as ``tests/support/services.py`` does, skipped with a note
-if the server binaries are missing), one ``slimline worker --queues transactions --concurrency 1`` and one
+if the server binaries are missing), one ``slimline worker --queues transactions`` (default concurrency 2; ``--transactions-concurrency``) and one
 ``slimline worker --queues documents`` (default concurrency 2), with the default batching settings.
 
 - Offered load: an open-loop producer sends transactions on a clock (the i-th at start + i/rate, whatever the
@@ -18,8 +18,8 @@ if the server binaries are missing), one ``slimline worker --queues transactions
   (a saturated worker), and what is still queued is purged so that the next measurement starts empty.
 - Documents busy: a flood of documents (``labelled_documents.jsonl`` texts) is enqueued before the measurement
   and the documents worker works through it meanwhile; the queue must still hold documents at the end (checked
-  and printed). With ``--nice N`` (default 10) the busy measurements are repeated with the documents worker
-  started under ``nice -n N``.
+  and printed). The documents worker runs with ``SLIMLINE_WORKER_NICE=N`` (``--nice``, default 10 as Slimline's
+  default: nice, and its session's autogroup); unless N is 0, the busy measurements are repeated at nice 0.
 - Maximum sustained throughput (documents idle): the transactions worker is paused (SIGSTOP) while a backlog
   is enqueued, so that the producer does not compete with it, then resumed; the rate is the count of decisions
   over the span of their commit times (within ``--capacity-seconds``).
@@ -80,7 +80,7 @@ progress = Console(stderr=True, width=200)
 @dataclass
 class Measurement:
     database: str
-    documents: str  # idle | busy | busy (nice N)
+    documents: str  # idle | busy | busy (nice 0)
     offered_per_second: float
     sent: int
     counted: int
@@ -149,7 +149,7 @@ class Deployment:
     """Redis, a database, a transactions worker and a documents worker, and a producer."""
 
     def __init__(self, root: Path, database: str, database_url: str, stack: ExitStack,
-                 transactions_env: dict[str, str]) -> None:
+                 transactions_env: dict[str, str], transactions_concurrency: int = 2, documents_nice: int = 10) -> None:
         self.root, self.database, self.database_url, self.stack = root, database, database_url, stack
         self.transactions_env = transactions_env
         self.redis = RedisServer(root / "redis").start()
@@ -164,11 +164,12 @@ class Deployment:
         assert self.redis.process is not None
         self.redis_pid = self.redis.process.pid
         self.tx_metrics_port = free_port()
-        self.transactions_worker = self._worker("transactions", concurrency=1, metrics_port=self.tx_metrics_port,
+        self.transactions_worker = self._worker("transactions", concurrency=transactions_concurrency, metrics_port=self.tx_metrics_port,
                                                 extra_env=transactions_env)
         wait_ready(self.tx_metrics_port, 300)
         self.documents_worker: WorkerProcess | None = None
-        self.start_documents_worker(nice=0)
+        self.documents_nice = documents_nice
+        self.start_documents_worker(nice=documents_nice)
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "SLIMLINE_REDIS_URL": self.redis.url, "SLIMLINE_DATABASE_URL": self.database_url,
@@ -178,11 +179,10 @@ class Deployment:
 
     def _worker(self, queue: str, concurrency: int = 2, nice: int = 0, metrics_port: int = 0,
                 extra_env: dict[str, str] | None = None) -> WorkerProcess:
-        """``slimline worker --queues QUEUE --concurrency N`` (2: the command's default), under nice if asked."""
+        """``slimline worker --queues QUEUE --concurrency N`` (2: the command's default), niced if asked."""
         worker = WorkerProcess(self.env() | {"SLIMLINE_METRICS_PORT": str(metrics_port)} | (extra_env or {}), self.root / f"{self.database}-{queue}-worker.log", queues=queue,
                                concurrency=concurrency)
-        if nice:
-            worker.command = ["nice", "-n", str(nice), *worker.command]
+        worker.env["SLIMLINE_WORKER_NICE"] = str(nice)  # (a transactions worker is never niced)
         self.stack.callback(worker.stop)
         return worker.start(timeout=300)
 
@@ -378,7 +378,8 @@ def run_database(kind: str, args: argparse.Namespace, report: Report) -> None:
     with tempfile.TemporaryDirectory(prefix=f"slimline-txlat-{kind}-") as tmp, \
             database_url(kind, Path(tmp)) as url, ExitStack() as stack:
         progress.print(f"{kind}: starting Redis, the database and two workers…")
-        deployment = Deployment(Path(tmp), kind, url, stack, args.transactions_env)
+        deployment = Deployment(Path(tmp), kind, url, stack, args.transactions_env, args.transactions_concurrency,
+                                documents_nice=args.nice)
         warm = stream.take(int(min(args.rates) * 2))
         deployment.open_loop(warm, min(args.rates))
         deployment.rows([item["id"] for item in warm], args.drain)  # untimed: connections open, code paths warm
@@ -389,9 +390,10 @@ def run_database(kind: str, args: argparse.Namespace, report: Report) -> None:
         report.capacity.append(capacity(deployment, stream, args.backlog, args.capacity_seconds))
         progress.print(f"{kind}: capacity {report.capacity[-1].decisions_per_second:.0f} decisions/s "
                        f"(producer {report.capacity[-1].producer_per_second:.0f}/s)")
-        states = [("busy", 0)] + ([(f"busy (nice {args.nice})", args.nice)] if args.nice else [])
+        states = [("busy", args.nice)] + ([("busy (nice 0)", 0)] if args.nice else [])
         for label, nice in states:
-            if nice:
+            if nice != deployment.documents_nice:
+                deployment.documents_nice = nice
                 deployment.start_documents_worker(nice=nice)
             deployment.flood_documents(args.flood, f"flood-{nice}")
             time.sleep(2.0)  # the documents worker has taken its first batches
@@ -416,6 +418,7 @@ def print_report(report: Report) -> None:
     config = report.config
     batching = ", ".join(f"{key}={value}" for key, value in config["transactions_env"].items()) or \
         "default batching (32 items, 5 ms wait)"
+    batching += f", transactions worker --concurrency {config['transactions_concurrency']}"
     out.print(f"[bold]Transactions: enqueue → decision committed[/], {config['seconds']} s per measurement "
               f"(first {config['settle']} s not counted), {batching}, {os.cpu_count()} CPU cores (shared machine)",
               soft_wrap=True)
@@ -499,11 +502,14 @@ def parse_args() -> argparse.Namespace:
                         help="the throughput test's window (default 10)")
     parser.add_argument("--flood", type=int, default=4000, help="documents enqueued per busy state (default 4000)")
     parser.add_argument("--nice", type=int, default=10,
-                        help="also measure busy with the documents worker at this nice level (0: skip; default 10)")
+                        help="the documents worker's SLIMLINE_WORKER_NICE (default 10, Slimline's default); unless 0, "
+                             "the busy measurements are repeated with nice 0 for comparison")
     parser.add_argument("--accounts", type=int, default=1000, help="simulated accounts (default 1000)")
     parser.add_argument("--transactions-setting", action="append", default=[], metavar="SLIMLINE_X=VALUE",
                         help="an environment setting for the transactions worker only, to try a change "
                              "(e.g. SLIMLINE_TRANSACTIONS__MAX_WAIT_SECONDS=0.02); repeatable; default: none")
+    parser.add_argument("--transactions-concurrency", type=int, default=2,
+                        help="pool processes of the transactions worker (default 2, the command's default)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 4 s per measurement, small backlog")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here as JSON")
     args = parser.parse_args()

@@ -88,10 +88,10 @@ class Settings(BaseSettings):
     # Where the SHA-256 manifests of local model folders are (`slimline model-manifest`); default: Slimline's.
     model_manifest_dir: Path | None = None
     threads_per_process: int = Field(default=1, ge=1)
-    # A lower CPU priority (nice) for workers that do not consume transactions. Off by default: on SQLite it
-    # made transactions slower (a descheduled document worker holding the single writer lock: p99 1.4 s
-    # against 58 ms, benchmarks/transactions_latency.py --nice); try it on PostgreSQL.
-    worker_nice: int = Field(default=0, ge=0, le=19)
+    # A lower CPU priority (nice, and the session's autogroup) for workers that do not consume transactions:
+    # transactions get the CPU first. With a flood of documents, the p99 of transactions at 200/s fell from
+    # 48 to 31 ms on SQLite and from 52 to 38 ms on PostgreSQL (benchmarks/transactions_latency.py). 0: off.
+    worker_nice: int = Field(default=10, ge=0, le=19)
     plugins: list[str] = []
 
     # Who is enqueuing (recorded in the audit log).

@@ -12,6 +12,7 @@ from schemas import Kind
 from workers.cli.common import CliError, ExitCode, console, describe_database, settings
 from tasks.names import ESCALATION_QUEUES, QUEUES
 from workers.pipelines import ESCALATING_KINDS, PIPELINE_KINDS
+from workers.runtime.threads import lower_cpu_priority
 
 
 def parse_kinds(queues: str) -> list[Kind]:
@@ -85,7 +86,7 @@ def worker(
 
     config = settings()
     if Kind.transactions not in kinds and config.worker_nice:
-        os.nice(config.worker_nice)  # transactions get the CPU first; the pool inherits the priority
+        lower_cpu_priority(config.worker_nice)  # transactions get the CPU first
     endpoint = metrics.start_metrics_server(config, metrics.connectivity_check(config),
                                             queues=[kind.value for kind in kinds], processes=concurrency)
     try:

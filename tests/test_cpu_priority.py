@@ -1,0 +1,27 @@
+"""Transactions get the CPU first: a worker without the transactions queue runs at a lower priority."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tests.conftest import Deployment
+from tests.support.services import WorkerProcess
+
+
+def _priority(worker: WorkerProcess) -> tuple[int, str]:
+    assert worker.process is not None
+    pid = worker.process.pid
+    autogroup = Path(f"/proc/{pid}/autogroup")
+    return os.getpriority(os.PRIO_PROCESS, pid), autogroup.read_text() if autogroup.exists() else ""
+
+
+def test_document_workers_yield_the_cpu_to_transaction_workers(sqlite_deployment: Deployment) -> None:
+    documents = sqlite_deployment.start_worker(queues="documents")
+    transactions = sqlite_deployment.start_worker(queues="transactions")
+
+    documents_nice, documents_group = _priority(documents)
+    transactions_nice, transactions_group = _priority(transactions)
+    assert (documents_nice, transactions_nice) == (10, 0)
+    if documents_group:  # the kernel groups by session: the documents worker's group is niced too
+        assert documents_group.strip().endswith("nice 10") and transactions_group.strip().endswith("nice 0")
