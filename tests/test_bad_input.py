@@ -13,6 +13,7 @@ from tests.conftest import Deployment
 from tests.support.corpus import synthetic_documents
 from workers.db.models import Result, Rejection
 from workers.runtime.broker import UNPARSEABLE
+from workers.runtime.queues import in_flight
 
 TASK = "slimline.documents.process"
 MAX_CHARS = 5000
@@ -86,7 +87,10 @@ def test_items_in_a_queue_that_are_no_kombu_messages_are_set_aside_and_the_rest_
     """Whatever another program pushes into a queue (not JSON, JSON of another shape) is kept aside in
     ``slimline:unparseable``, and neither crashes the worker nor holds up the messages around it."""
     deployment = sqlite_deployment
-    junk = [b"not json at all", b'{"a": 1}', b"[1, 2]", b'{"properties": {"delivery_tag": 7}}']
+    junk = [b"not json at all", b'{"a": 1}', b"[1, 2]", b'{"properties": {"delivery_tag": 7}}',
+            # kombu's shape, with a hexadecimal number: Redis's Lua JSON decoder takes it, Python's does not
+            b'{"body": 0x10, "properties": {"delivery_tag": "bad-1", "delivery_info": '
+            b'{"exchange": "documents", "routing_key": "documents"}}}']
     deployment.enqueue(synthetic_documents(5, seed=3))
     deployment.broker.lpush("documents", *junk)
     deployment.enqueue(synthetic_documents(5, seed=4))
@@ -95,4 +99,5 @@ def test_items_in_a_queue_that_are_no_kombu_messages_are_set_aside_and_the_rest_
 
     assert deployment.store.count(Result) == 10
     assert sorted(deployment.broker.lrange(UNPARSEABLE, 0, -1)) == sorted(junk)
+    assert in_flight(deployment.broker) == 0  # none of them stays recorded as delivered
     assert "Unrecoverable" not in worker.log_tail(200) and "Traceback" not in worker.log_tail(200)

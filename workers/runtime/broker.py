@@ -58,7 +58,7 @@ FETCH_MANY_LIMIT = 32
 # Takes up to ARGV[1] messages from the queue and records each as unacknowledged (kombu's hash entry
 # [payload, exchange, routing key] and index score ARGV[2]) in the same atomic step, as QoS.append
 # would one by one. An item that is no kombu message with a delivery tag goes to the fetching list
-# (KEYS[4]) instead and takes the one-by-one path. Returns item, recorded ("1"/"0"), item, ...
+# (KEYS[4]) instead and takes the one-by-one path. Returns item, its delivery tag ("" if not recorded), ...
 FETCH_MANY = """
 local taken = {}
 for _ = 1, tonumber(ARGV[1]) do
@@ -74,11 +74,11 @@ for _ = 1, tonumber(ARGV[1]) do
                '[' .. item .. ',' .. cjson.encode(info.exchange) .. ',' .. cjson.encode(info.routing_key) .. ']')
     redis.call('ZADD', KEYS[3], ARGV[2], tag)
     taken[#taken + 1] = item
-    taken[#taken + 1] = '1'
+    taken[#taken + 1] = tag
   else
     redis.call('LPUSH', KEYS[4], item)
     taken[#taken + 1] = item
-    taken[#taken + 1] = '0'
+    taken[#taken + 1] = ''
   end
 end
 return taken
@@ -295,10 +295,10 @@ class Channel(kombu_redis.Channel):
             queue = str(self._fetch_queue)
             self._queue_cycle.rotate(queue)
             if command == "BLMOVE":
-                fetched = [] if reply is None else [(reply, False)]
+                fetched = [] if reply is None else [(reply, None)]
                 self._queue_may_hold_more = reply is not None
             else:
-                fetched = [(reply[index], reply[index + 1] == b"1") for index in range(0, len(reply), 2)]
+                fetched = [(reply[index], bytes_to_str(reply[index + 1]) or None) for index in range(0, len(reply), 2)]
                 self._queue_may_hold_more = len(fetched) == self._fetch_many_count
             if not fetched:
                 self._fetch_incomplete = False
@@ -310,21 +310,22 @@ class Channel(kombu_redis.Channel):
             self._in_poll = None
             self._flush_brpop_reauth()
 
-    def _deliver_all(self, key: str, queue: str, fetched: list[tuple[bytes, bool]]) -> None:
-        """Deliver each fetched item. Items still in the fetching list if this fails go back at the next
-        fetch; recorded ones are restored here, rather than after the visibility timeout."""
+    def _deliver_all(self, key: str, queue: str, fetched: list[tuple[bytes, str | None]]) -> None:
+        """Deliver each fetched item (with its delivery tag if FETCH_MANY recorded it). Items still in the
+        fetching list if this fails go back at the next fetch; recorded ones are restored here, rather
+        than after the visibility timeout."""
         delivered = 0
         try:
-            for item, recorded in fetched:
+            for item, recorded_tag in fetched:
                 try:
                     payload = loads(bytes_to_str(item))
                 except ValueError:
                     payload = None
-                if not recorded and not is_kombu_message(payload):  # FETCH_MANY recorded only messages
-                    self._set_aside_unparseable(key, item)
+                if not is_kombu_message(payload):
+                    self._set_aside_unparseable(key, item, recorded_tag)
                     delivered += 1
                     continue
-                if recorded:
+                if recorded_tag:
                     self.recorded_by_fetch = True
                 else:
                     self.fetched = (key, item)
@@ -334,15 +335,22 @@ class Channel(kombu_redis.Channel):
                     self.fetched, self.recorded_by_fetch = None, False
                 delivered += 1
         finally:
-            for item, recorded in fetched[delivered:]:  # the one that failed too: restored once at most
-                if recorded:
-                    self.qos.restore_by_tag(loads(bytes_to_str(item))["properties"]["delivery_tag"])
+            for _, recorded_tag in fetched[delivered:]:  # the one that failed too: restored once at most
+                if recorded_tag:
+                    self.qos.restore_by_tag(recorded_tag)
 
-    def _set_aside_unparseable(self, key: str, item: bytes) -> None:
+    def _set_aside_unparseable(self, key: str, item: bytes, recorded_tag: str | None = None) -> None:
+        """Keep an item that is no kombu message (bounded) out of the way: off the fetching list, or out
+        of the unacknowledged records if FETCH_MANY recorded it (JSON Lua decodes and Python does not)."""
         log.error("set aside an item of %s that is not a kombu message (kept in %s)", _parse_fetching_list(key)[1],
                   UNPARSEABLE)
         with self.conn_or_acquire() as client:
-            client.pipeline().lrem(key, 1, item).lpush(UNPARSEABLE, item).ltrim(UNPARSEABLE, 0, 999).execute()
+            pipe = client.pipeline()
+            if recorded_tag:
+                pipe.zrem(self.unacked_index_key, recorded_tag).hdel(self.unacked_key, recorded_tag)
+            else:
+                pipe.lrem(key, 1, item)
+            pipe.lpush(UNPARSEABLE, item).ltrim(UNPARSEABLE, 0, 999).execute()
 
     def sweep_fetching_lists(self) -> None:
         """Beat this channel's heart; return messages of fetching lists whose owner is gone."""
