@@ -52,6 +52,7 @@ from workers.runtime.threads import pin_native_threads
 
 pin_native_threads(1)  # before numpy/spaCy load: one native thread per process, as in the worker
 
+from benchmarks.arguments import positive_int  # noqa: E402
 from celery import Celery  # noqa: E402
 from celery.signals import worker_process_init  # noqa: E402
 
@@ -475,13 +476,6 @@ def in_process_costs(texts: list[str], sample: int = 128, batch_size: int = 64) 
 
 
 # --- the command ------------------------------------------------------------------------------------------
-
-
-def positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return number
 
 
 def parse_args() -> argparse.Namespace:

@@ -45,6 +45,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
+from benchmarks.arguments import positive_int  # noqa: E402
 from schemas import Kind  # noqa: E402
 from tasks.app import create_app  # noqa: E402
 from tests.support.corpus import synthetic_documents  # noqa: E402
@@ -178,13 +179,6 @@ def docs_per_second(process: Callable[[list[str]], object], texts: list[str]) ->
     started = time.perf_counter()
     process(texts)
     return len(texts) / (time.perf_counter() - started)
-
-
-def positive_int(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return number
 
 
 def parse_args() -> argparse.Namespace:

@@ -143,3 +143,15 @@ def postgres_deployment(redis_server: RedisServer, postgres: PostgresCluster, tm
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def deployment(request: pytest.FixtureRequest) -> Deployment:
     return request.getfixturevalue(f"{request.param}_deployment")
+
+
+@pytest.fixture(scope="module")
+def generator() -> Iterator[Any]:
+    """The shipped small generator, loaded once per test module (products and abstractive summaries).
+    One thread: deterministic on a shared CI machine."""
+    from workers.products.generator.llama_cpp import make_llama_cpp_generator
+
+    generator = make_llama_cpp_generator(threads=1, context_tokens=4096, max_sequences=8,
+                                         runtime_type=Settings().products_model_runtime_type)
+    yield generator
+    generator.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,14 +29,6 @@ PRODUCTS = {p.id: p for p in (Product.model_validate_json(line) for line in SAMP
 # Short budgets keep the suite fast; one thread is safe on a shared CI machine.
 FAST = {"products_threads": 1, "products_max_new_tokens": {"en": 48}, "products_sequences_in_flight": 8,
         "products_context_tokens": 4096}
-
-
-@pytest.fixture(scope="module")
-def generator() -> Iterator[LlamaCppGenerator]:
-    generator = make_llama_cpp_generator(threads=1, context_tokens=4096, max_sequences=8,
-                                         runtime_type=Settings().products_model_runtime_type)
-    yield generator
-    generator.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ back to the extractive summary, and the result says which path produced it and w
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from workers.documents.summarize.abstractive import (  # noqa: E402
 from workers.documents.summarize.base import Summary  # noqa: E402
 from workers.documents.summarize.sentences import sentence_spans  # noqa: E402
 from workers.models.encoders.factory import create_encoder  # noqa: E402
-from workers.products.generator.llama_cpp import LlamaCppGenerator, make_llama_cpp_generator  # noqa: E402
+from workers.products.generator.llama_cpp import LlamaCppGenerator  # noqa: E402
 from workers.products.quantities import find_numbers  # noqa: E402
 from workers.products.vocabulary import default_vocabulary  # noqa: E402
 from workers.settings import Settings  # noqa: E402
@@ -32,15 +31,6 @@ GROUNDED = "en-medical-09"  # a triage note the small model summarizes faithfull
 # ("£29.5 (approximately £44) each"; "£1.2024").
 INVENTS_NUMBERS = ("en-order-03", "en-contract-04")
 GERMAN = "de-invoice-01"
-
-
-@pytest.fixture(scope="module")
-def generator() -> Iterator[LlamaCppGenerator]:
-    # One thread: deterministic on a shared CI machine, as in the products tests.
-    generator = make_llama_cpp_generator(threads=1, context_tokens=4096, max_sequences=8,
-                                         runtime_type=Settings().products_model_runtime_type)
-    yield generator
-    generator.close()
 
 
 @pytest.fixture(scope="module")
