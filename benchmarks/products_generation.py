@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from schemas import Product
-from workers.products.generator import GenerationRequest
-from workers.products.generator.llama_cpp import LlamaCppGenerator, make_llama_cpp_generator
+from workers.shared.generator import GenerationRequest
+from workers.shared.generator.llama_cpp import LlamaCppGenerator, make_llama_cpp_generator
 from workers.products.pipeline import ProductPipeline
 from workers.products.prompts import product_messages
 from workers.products.templates import TemplateRenderer

@@ -7,7 +7,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from kombu import Queue
 
 from schemas import Kind
-from tasks.names import ESCALATION_QUEUES, QUEUES, TASK_NAMES
+from workers.runtime.names import ESCALATION_QUEUES, QUEUES, TASK_NAMES
 from tasks.process import register_batch_tasks
 from workers.runtime.connection import broker_tls, broker_transport_options, redis_url
 from workers.runtime.process import dispose, load_pipelines

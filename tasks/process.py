@@ -8,8 +8,8 @@ from celery import Celery
 from celery_batches import SimpleRequest
 
 from schemas import Kind
-from tasks.batch_task import AckPerMessageBatches
-from tasks.names import QUEUES, TASK_NAMES
+from workers.runtime.batch_task import AckPerMessageBatches
+from workers.runtime.names import QUEUES, TASK_NAMES
 from workers.pipelines import PIPELINE_KINDS
 from workers.runtime.process import run_batch
 from workers.settings import Settings

@@ -149,7 +149,7 @@ def deployment(request: pytest.FixtureRequest) -> Deployment:
 def generator() -> Iterator[Any]:
     """The shipped small generator, loaded once per test module (products and abstractive summaries).
     One thread: deterministic on a shared CI machine."""
-    from workers.products.generator.llama_cpp import make_llama_cpp_generator
+    from workers.shared.generator.llama_cpp import make_llama_cpp_generator
 
     generator = make_llama_cpp_generator(threads=1, context_tokens=4096, max_sequences=8,
                                          runtime_type=Settings().products_model_runtime_type)

@@ -73,7 +73,7 @@ def test_the_message_guard_refuses_what_would_crash_the_consumer() -> None:
 
     from celery.exceptions import InvalidTaskError
 
-    from tasks.batch_task import check_task_message
+    from workers.runtime.batch_task import check_task_message
 
     body = [[{"id": "d", "text": "t"}], {}, {}]
     soon = (datetime.now(timezone.utc) + timedelta(seconds=5)).isoformat()

@@ -14,14 +14,14 @@ pytest.importorskip("llama_cpp", reason="llama-cpp-python is installed by script
 from schemas import Product  # noqa: E402
 from workers.models.integrity import ModelIntegrityError, write_manifest  # noqa: E402
 from workers.pipelines.base import Rejected  # noqa: E402
-from workers.products.generator import GenerationRequest  # noqa: E402
-from workers.products.generator.grammar import numbers_only_grammar  # noqa: E402
-from workers.products.generator.llama_cpp import LlamaCppGenerator, make_llama_cpp_generator  # noqa: E402
-from workers.products.generator.model_file import resolve_model_file  # noqa: E402
+from workers.shared.generator import GenerationRequest  # noqa: E402
+from workers.shared.generator.grammar import numbers_only_grammar  # noqa: E402
+from workers.shared.generator.llama_cpp import LlamaCppGenerator, make_llama_cpp_generator  # noqa: E402
+from workers.shared.generator.model_file import resolve_model_file  # noqa: E402
 from workers.products.grounding import REASON_CODES  # noqa: E402
 from workers.products.pipeline import ProductPipeline, build_pipeline  # noqa: E402
-from workers.products.quantities import find_numbers  # noqa: E402
-from workers.products.vocabulary import default_vocabulary  # noqa: E402
+from workers.shared.quantities import find_numbers  # noqa: E402
+from workers.shared.vocabulary import default_vocabulary  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 
 SAMPLES = Path(__file__).parents[1] / "workers" / "products" / "data" / "sample_products.jsonl"

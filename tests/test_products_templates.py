@@ -10,9 +10,9 @@ import pytest
 
 from schemas import Product
 from workers.products.grounding import GroundingChecker
-from workers.products.quantities import find_numbers
+from workers.shared.quantities import find_numbers
 from workers.products.templates import TemplateRenderer
-from workers.products.vocabulary import default_vocabulary
+from workers.shared.vocabulary import default_vocabulary
 
 SAMPLES = Path(__file__).parents[1] / "workers" / "products" / "data" / "sample_products.jsonl"
 LANGUAGES = ["en", "de", "fr", "es", "it"]

@@ -18,7 +18,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from schemas import Kind
-from tasks.names import QUEUES, TASK_NAMES
+from workers.runtime.names import QUEUES, TASK_NAMES
 from tests.conftest import TEST_ENV
 from tests.support.services import REPO_ROOT, WorkerProcess
 from workers.runtime.redis_server import free_port

@@ -15,8 +15,8 @@ from celery import Celery
 from kombu.utils.json import loads as kombu_loads
 
 from schemas import Kind
-from tasks.batch_task import check_task_message
-from tasks.names import QUEUES, TASK_NAMES
+from workers.runtime.batch_task import check_task_message
+from workers.runtime.names import QUEUES, TASK_NAMES
 from tests.support.services import REPO_ROOT
 from workers.runtime.redis_server import RedisServer
 from workers.security.producers import KeyConfigError, Keyring, SigningKey, load_config_file, load_keyring, own_signing_key

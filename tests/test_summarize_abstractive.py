@@ -19,9 +19,9 @@ from workers.documents.summarize.abstractive import (  # noqa: E402
 from workers.documents.summarize.base import Summary  # noqa: E402
 from workers.documents.summarize.sentences import sentence_spans  # noqa: E402
 from workers.models.encoders.factory import create_encoder  # noqa: E402
-from workers.products.generator.llama_cpp import LlamaCppGenerator  # noqa: E402
-from workers.products.quantities import find_numbers  # noqa: E402
-from workers.products.vocabulary import default_vocabulary  # noqa: E402
+from workers.shared.generator.llama_cpp import LlamaCppGenerator  # noqa: E402
+from workers.shared.quantities import find_numbers  # noqa: E402
+from workers.shared.vocabulary import default_vocabulary  # noqa: E402
 from workers.settings import Settings  # noqa: E402
 
 LABELLED = Path(__file__).parents[1] / "workers" / "documents" / "data" / "labelled_documents.jsonl"

@@ -13,7 +13,7 @@ from celery import Celery
 from pydantic import ValidationError
 
 from schemas import INPUT_MODELS, ItemError, Kind
-from tasks.names import QUEUES
+from workers.runtime.names import QUEUES
 from workers.runtime.envelope import errors_from_validation
 from workers.runtime.publish import Signer, send_item
 from workers.runtime.storable import storable_json, storable_text

@@ -33,7 +33,7 @@ class TransactionsBatching(BatchPolicy):
 
     max_batch_size: int = Field(default=32, ge=1, le=1024)
     # A free pool process waits this long for a batch to gather; a busy pool sends the next batch when one returns
-    # (tasks/batch_task.py), so batches grow with the load whatever this wait (benchmarks/transactions_latency.py).
+    # (workers/runtime/batch_task.py), so batches grow with the load whatever this wait (benchmarks/transactions_latency.py).
     max_wait_seconds: float = Field(default=0.005, gt=0, le=60)
 
 

@@ -243,7 +243,7 @@ def erase_from_redis(client: Any, kind: Kind, item_ids: set[str]) -> RedisErasur
     """Remove the items' messages from their queues, from workers' fetching lists and from kombu's
     unacknowledged hash (prefetched messages and scheduled retries); then rewrite the append-only file
     so no copy stays on disk. A copy a worker already holds in memory is refused by the tombstone."""
-    from tasks.names import ESCALATION_QUEUES, QUEUES
+    from workers.runtime.names import ESCALATION_QUEUES, QUEUES
     from workers.runtime.broker import FETCHING_LISTS, UNPARSEABLE
     from workers.runtime.queues import UNACKED_KEY
 

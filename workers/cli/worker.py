@@ -10,7 +10,7 @@ import typer
 
 from schemas import Kind
 from workers.cli.common import CliError, ExitCode, console, describe_database, settings
-from tasks.names import ESCALATION_QUEUES, QUEUES
+from workers.runtime.names import ESCALATION_QUEUES, QUEUES
 from workers.pipelines import ESCALATING_KINDS, PIPELINE_KINDS
 from workers.runtime.threads import lower_cpu_priority
 

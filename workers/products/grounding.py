@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from schemas import Product
-from workers.products.quantities import find_numbers, parse_quantity, source_facts
+from workers.shared.quantities import find_numbers, parse_quantity, source_facts
 from workers.products.templates import brand_of
-from workers.products.vocabulary import Vocabulary, default_vocabulary
+from workers.shared.language import LanguageDetector
+from workers.shared.vocabulary import Vocabulary, default_vocabulary
 
 CLAIMS_PATH = Path(__file__).parent / "data" / "claims.json"
 
@@ -40,8 +41,6 @@ REASON_CODES = frozenset({
     "markup",              # chat tokens, braces, Markdown, links or e-mail addresses
 })
 
-# A language detector: texts in, (language, score) out, as the documents' language component.
-LanguageDetector = Callable[[list[str]], list[tuple[str | None, float | None]]]
 
 
 @dataclass(frozen=True)

@@ -20,16 +20,16 @@ from typing import Any
 from schemas import ItemError, Kind, Product
 from workers import registry
 from workers.pipelines.base import ItemOutcome, Rejected
-from workers.products.generator import Generation, GenerationRequest, Generator, generator_from_settings
-from workers.products.generator.grammar import numbers_only_grammar
+from workers.shared.generator import Generation, GenerationRequest, Generator, generator_from_settings
+from workers.shared.generator.grammar import numbers_only_grammar
 from workers.products.grounding import Finding, GroundingChecker, LengthBounds, ProductFacts, Verdict
 from workers.products.prompts import product_messages
-from workers.products.quantities import find_numbers, format_number
+from workers.shared.quantities import find_numbers, format_number
 from workers.products.templates import TEMPLATE_VERSION, TemplateRenderer
 from workers.settings import Settings
 
 # Importing the backends registers them.
-from workers.documents.language import fast_langdetect_backend  # noqa: F401
+from workers.shared.language import fast_langdetect_backend  # noqa: F401
 
 log = logging.getLogger(__name__)
 _RETRIED = frozenset({"failed_check", "generation_error"})  # not "batch_token_budget": it would not fit either
@@ -235,5 +235,5 @@ def _seed(base: int, product_id: str, language: str, attempt: int) -> int:
 def build_pipeline(settings: Settings, tier: str = "compact") -> ProductPipeline:
     registry.load_plugins(settings.plugins)
     if settings.products_model_languages:
-        from workers.products.generator import llama_cpp  # noqa: F401  (registers generator.llama_cpp)
+        from workers.shared.generator import llama_cpp  # noqa: F401  (registers generator.llama_cpp)
     return ProductPipeline(settings, tier=tier)

@@ -12,8 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from schemas import Product
-from workers.products.quantities import format_quantity, parse_quantity
-from workers.products.vocabulary import Vocabulary, default_vocabulary, normalize_key
+from workers.shared.quantities import format_quantity, parse_quantity
+from workers.shared.vocabulary import Vocabulary, default_vocabulary, normalize_key
 
 TEMPLATE_VERSION = "1"
 _GERMAN_DATIVE_ENDINGS = {"m": "em", "f": "er", "n": "em"}

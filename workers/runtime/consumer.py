@@ -17,8 +17,8 @@ from workers.db.store import Outcomes, OutcomeStore
 from workers.runtime.envelope import Envelope
 from workers.settings import get_settings
 from workers.runtime.storable import storable_text
-from tasks.batch_task import MESSAGE_ID
-from tasks.names import TASK_NAMES
+from workers.runtime.batch_task import MESSAGE_ID
+from workers.runtime.names import TASK_NAMES
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,7 @@ from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
-from tasks.names import QUEUES
+from workers.runtime.names import QUEUES
 from workers.runtime.connection import broker_tls, redis_url
 from workers.settings import Settings
 

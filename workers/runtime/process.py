@@ -16,7 +16,7 @@ from celery_batches import SimpleRequest
 from schemas import Kind
 from workers.db.store import OutcomeStore
 from workers.models.integrity import ModelIntegrityError
-from tasks.names import ESCALATION_QUEUES
+from workers.runtime.names import ESCALATION_QUEUES
 from workers.pipelines import ESCALATING_KINDS, build_pipeline
 from workers.runtime import metrics
 from workers.runtime.batching import Authentication, BatchRunner, Escalate, Republish

@@ -9,7 +9,7 @@ from typing import Any
 from celery import Celery
 
 from schemas import Kind
-from tasks.names import QUEUES, TASK_NAMES
+from workers.runtime.names import QUEUES, TASK_NAMES
 from workers.security.producers import KeyConfigError, Keyring, SigningKey, load_keyring, own_signing_key
 from workers.security.signing import now_ms, sign, signed_value
 from workers.settings import Settings, get_settings

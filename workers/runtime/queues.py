@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import redis
 
 from schemas import Kind
-from tasks.names import ESCALATION_QUEUES, QUEUES
+from workers.runtime.names import ESCALATION_QUEUES, QUEUES
 from workers.pipelines import ESCALATING_KINDS, PIPELINE_KINDS
 from workers.runtime.broker import FETCHING_LISTS, WORKER_PRESENCE_PREFIX
 from workers.runtime.connection import broker_tls, redis_url

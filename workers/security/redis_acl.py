@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas import Kind
-from tasks.names import ESCALATION_QUEUES, QUEUES
+from workers.runtime.names import ESCALATION_QUEUES, QUEUES
 from workers.pipelines import ESCALATING_KINDS
 from workers.security.producers import KeyConfigError, Keyring, SecurityConfig
 

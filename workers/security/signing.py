@@ -29,7 +29,7 @@ from typing import Any
 import rfc8785
 
 from schemas import ItemError, Kind
-from tasks.names import TASK_NAMES
+from workers.runtime.names import TASK_NAMES
 from workers.security.producers import IDENTIFIER, Keyring, SigningKey
 
 SIGNATURE_VERSION = "slimline-v1"

