@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    encoders = args.encoder or [Settings().document_encoder]
+    encoders = args.encoder or [Settings().documents.encoder]
 
     table = Table(title=f"held-out split of {args.labelled.name}: accuracy / macro-F1")
     for column in ("encoder", "classifier", "n", "accuracy", "macro-F1", "vs zero-shot", *LANGUAGES):

@@ -222,7 +222,7 @@ class PathDeployment:
         self.redis_pid = redis_pid
         env = {**os.environ, "SLIMLINE_REDIS_URL": redis_url, "SLIMLINE_DATABASE_URL": self.database_url,
                "SLIMLINE_DOCUMENTS__MAX_BATCH_SIZE": str(batch_size), "SLIMLINE_METRICS_PORT": str(self.metrics_port),
-               "SLIMLINE_DOCUMENT_REVIEW_SCORE": "0", "SLIMLINE_DOCUMENT_REVIEW_MARGIN": "0",
+               "SLIMLINE_DOCUMENTS__REVIEW_SCORE": "0", "SLIMLINE_DOCUMENTS__REVIEW_MARGIN": "0",
                "PYTHONPATH": str(REPO_ROOT), "SLIMLINE_ALLOW_UNSIGNED": "true"}  # private Redis, no keys set
         self.worker = WorkerProcess(env, root / "path-worker.log", queues="documents", concurrency=concurrency)
         self.settings = Settings(redis_url=redis_url, database_url=self.database_url)

@@ -81,7 +81,7 @@ def main() -> None:
 
     settings = Settings()
     gold = load_gold()
-    rules = RuleEntityExtractor(settings.document_lexicon, settings.document_phone_regions, settings.document_date_order)
+    rules = RuleEntityExtractor(settings.documents.lexicon, settings.documents.phone_regions, settings.documents.date_order)
     merged_extractor = build_entity_extractor(settings)
     texts = [item.text for item in gold]
     languages: list[str | None] = [item.language for item in gold]

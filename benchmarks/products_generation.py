@@ -138,16 +138,16 @@ def quality(pipeline: ProductPipeline, products: list[Product], batch_size: int)
 def _generator(settings: Settings, threads: int, sequences: int, runtime_type: str | None = None) -> LlamaCppGenerator:
     """The configured model (SLIMLINE_PRODUCTS_MODEL_* as the worker reads them), hash-checked."""
     return make_llama_cpp_generator(
-        model_path=settings.products_model_path, model_name=settings.products_model_name,
-        model_version=settings.products_model_version, manifest_dir=settings.products_model_manifest_dir,
-        threads=threads, max_sequences=sequences, context_tokens=settings.products_context_tokens,
+        model_path=settings.generator.model_path, model_name=settings.generator.model_name,
+        model_version=settings.generator.model_version, manifest_dir=settings.generator.model_manifest_dir,
+        threads=threads, max_sequences=sequences, context_tokens=settings.generator.context_tokens,
         runtime_type=runtime_type)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     settings = Settings()
-    parser.add_argument("--threads", type=int, default=settings.products_threads or settings.threads_per_process)
+    parser.add_argument("--threads", type=int, default=settings.generator.threads or settings.threads_per_process)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--in-flight", default="1,2,4,8,16")
     parser.add_argument("--repeats", type=int, default=2)
@@ -155,7 +155,7 @@ def main() -> None:
                         help="Use N bundled products, spread over the file (0: all).")
     parser.add_argument("--hf-python", default=os.environ.get("SLIMLINE_BENCH_HF_PYTHON"),
                         help="A Python with torch, transformers and gguf, for the baseline.")
-    parser.add_argument("--runtime-type", default=settings.products_model_runtime_type,
+    parser.add_argument("--runtime-type", default=settings.generator.runtime_type,
                         help="Convert the weights at load (e.g. q8_0) for the pipeline and quality runs.")
     parser.add_argument("--compare-runtime-type", default="q8_0",
                         help="Also measure backend throughput with the weights converted to this type ('' to skip).")
@@ -212,14 +212,14 @@ def main() -> None:
     if not args.skip_pipeline:
         print(f"2. whole pipeline ({generator.name}), English, batch 1 vs the worker's batch "
               f"({settings.products.max_batch_size})")
-        pipeline = ProductPipeline(Settings(products_threads=args.threads), generator=generator)
+        pipeline = ProductPipeline(Settings(generator={"threads": args.threads}), generator=generator)
         english_only = [p.model_copy(update={"languages": ["en"]}) for p in products[:8]]
         report["pipeline"] = pipeline_throughput(pipeline, english_only, settings.products.max_batch_size)
 
     if not args.skip_quality:
         languages = args.quality_languages.split(",")
         print(f"3. quality per language ({generator.name} asked to write {', '.join(languages)})")
-        everything = ProductPipeline(Settings(products_threads=args.threads, products_model_languages=languages),
+        everything = ProductPipeline(Settings(generator={"threads": args.threads, "languages": languages}),
                                      generator=generator)
         report["quality"] = quality(everything, products, settings.products.max_batch_size)
     print(f"decode statistics: {generator.stats}")

@@ -195,7 +195,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     settings = Settings()  # the worker reads the same SLIMLINE_* variables: same model
-    extractor = SpacyEntityExtractor(settings.document_ner_models["en"], batch_size=args.batch_size)
+    extractor = SpacyEntityExtractor(settings.documents.ner_models["en"], batch_size=args.batch_size)
     texts = [document["text"] for document in synthetic_documents(args.documents, SEED, "baseline")]
     extractor(texts[: args.batch_size])  # warm-up
     max_wait = settings.documents.max_wait_seconds

@@ -122,8 +122,8 @@ def memory_after_a_month(accounts: int, seed: int) -> dict[str, Any]:
         finally:
             server.stop()
     # Replayed history is not expired during the run: keep every snapshot apart, and state the live
-    # figure, i.e. the snapshots of the last transactions_snapshot_ttl_seconds (2 days by default).
-    snapshot_days = Settings().transactions_snapshot_ttl_seconds / 86_400
+    # figure, i.e. the snapshots of the last transactions.snapshot_ttl_seconds (2 days by default).
+    snapshot_days = Settings().transactions.snapshot_ttl_seconds / 86_400
     per_day = len(transactions) / accounts / 30
     snapshot_bytes = (after - without_snapshots) / len(snapshot_keys)  # with the keyspace's own overhead
     return {

@@ -173,8 +173,8 @@ class Deployment:
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "SLIMLINE_REDIS_URL": self.redis.url, "SLIMLINE_DATABASE_URL": self.database_url,
-                "SLIMLINE_METRICS_PORT": "0", "SLIMLINE_DOCUMENT_REVIEW_SCORE": "0",
-                "SLIMLINE_DOCUMENT_REVIEW_MARGIN": "0", "PYTHONPATH": str(REPO_ROOT),
+                "SLIMLINE_METRICS_PORT": "0", "SLIMLINE_DOCUMENTS__REVIEW_SCORE": "0",
+                "SLIMLINE_DOCUMENTS__REVIEW_MARGIN": "0", "PYTHONPATH": str(REPO_ROOT),
                 "SLIMLINE_ALLOW_UNSIGNED": "true"}  # a private Redis; messages unsigned, as no keys are set
 
     def _worker(self, queue: str, concurrency: int = 2, nice: int = 0, metrics_port: int = 0,

@@ -37,8 +37,8 @@ TEST_ENV = {
     "SLIMLINE_PERSIST_RETRY_SECONDS": "3",
     "SLIMLINE_METRICS_PORT": "0",  # tests that scrape a worker choose a port themselves
     # No escalation unless a test asks for it (tests of escalation start a worker of the escalated tier).
-    "SLIMLINE_DOCUMENT_REVIEW_SCORE": "0",
-    "SLIMLINE_DOCUMENT_REVIEW_MARGIN": "0",
+    "SLIMLINE_DOCUMENTS__REVIEW_SCORE": "0",
+    "SLIMLINE_DOCUMENTS__REVIEW_MARGIN": "0",
 }
 
 
@@ -152,6 +152,6 @@ def generator() -> Iterator[Any]:
     from workers.shared.generator.llama_cpp import make_llama_cpp_generator
 
     generator = make_llama_cpp_generator(threads=1, context_tokens=4096, max_sequences=8,
-                                         runtime_type=Settings().products_model_runtime_type)
+                                         runtime_type=Settings().generator.runtime_type)
     yield generator
     generator.close()

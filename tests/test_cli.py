@@ -86,7 +86,7 @@ def test_a_full_queue_refuses_more_work_with_a_clear_error(sqlite_deployment: De
 def test_dead_letters_can_be_listed_and_replayed(sqlite_deployment: Deployment) -> None:
     deployment = sqlite_deployment
     deployment.extra_env |= {"SLIMLINE_PLUGINS": '["tests.support.poison"]',
-                             "SLIMLINE_DOCUMENT_ENTITIES": "entities.poisoned_for_tests",
+                             "SLIMLINE_DOCUMENTS__ENTITIES": "entities.poisoned_for_tests",
                              "SLIMLINE_PRODUCER_ID": "ops-team"}
     documents = synthetic_documents(10, seed=44)
     documents[4]["text"] += f" {MARKER}"

@@ -106,7 +106,7 @@ def test_a_database_outage_delays_but_loses_nothing(postgres_deployment: Deploym
 def test_a_poison_item_is_dead_lettered_and_its_batch_mates_succeed(sqlite_deployment: Deployment) -> None:
     deployment = sqlite_deployment
     deployment.extra_env |= {"SLIMLINE_PLUGINS": '["tests.support.poison"]',
-                             "SLIMLINE_DOCUMENT_ENTITIES": "entities.poisoned_for_tests"}
+                             "SLIMLINE_DOCUMENTS__ENTITIES": "entities.poisoned_for_tests"}
     documents = synthetic_documents(64, seed=13)
     documents[17]["text"] += f" {MARKER}"
     deployment.enqueue(documents)  # all 64 wait in the queue, so they form one batch

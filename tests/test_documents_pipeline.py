@@ -66,7 +66,7 @@ def test_documents_get_language_class_entities_and_summary_in_five_languages(dep
 
 def test_a_hard_case_is_escalated_and_a_persons_decision_supersedes_it(sqlite_deployment: Deployment) -> None:
     deployment = sqlite_deployment
-    deployment.extra_env |= {"SLIMLINE_DOCUMENT_REVIEW_SCORE": "0.99"}  # every document counts as hard here
+    deployment.extra_env |= {"SLIMLINE_DOCUMENTS__REVIEW_SCORE": "0.99"}  # every document counts as hard here
     deployment.start_worker()
     escalated_worker = deployment.start_worker(tier="escalated")
     document = DOCUMENTS[0]
@@ -99,7 +99,7 @@ def test_a_tampered_model_file_stops_the_worker_at_start(sqlite_deployment: Depl
     write_manifest(f"{meta['lang']}_{meta['name']}", meta["version"], model, manifest_dir=manifests)
     weights = model / "ner" / "model"
     weights.write_bytes(weights.read_bytes()[:-1] + b"\x00")
-    deployment.extra_env |= {"SLIMLINE_DOCUMENT_NER_MODELS": json.dumps({"en": str(model)}),
+    deployment.extra_env |= {"SLIMLINE_DOCUMENTS__NER_MODELS": json.dumps({"en": str(model)}),
                              "SLIMLINE_MODEL_MANIFEST_DIR": str(manifests)}
     worker = WorkerProcess(deployment.env(), deployment.tmp_path / "tampered.log")
     try:

@@ -106,7 +106,7 @@ def test_tampered_model_file_stops_the_load(tmp_path: Path) -> None:
     """Configured the way a worker is (settings), so a worker cannot start on a tampered file."""
     folder = _local_onnx_folder(tmp_path)
     write_manifest("minilm-local", "1", folder, manifest_dir=tmp_path)
-    settings = Settings(document_encoder="encoder.onnx", document_encoder_model_dir=folder,
+    settings = Settings(documents={"encoder": "encoder.onnx", "encoder_model_dir": folder},
                         model_manifest_dir=tmp_path)
     assert encoder_from_settings(settings).info.model == "minilm-local==1"
     with open(folder / "model.onnx", "r+b") as model:

@@ -13,7 +13,7 @@ from workers.documents.entities.evaluation import load_gold, score
 from workers.documents.entities.rules import RuleEntityExtractor
 from workers.settings import Settings
 
-LEXICON = Settings().document_lexicon
+LEXICON = Settings().documents.lexicon
 
 
 @pytest.fixture(scope="module")

@@ -227,7 +227,7 @@ def test_a_batch_running_past_the_visibility_timeout_is_not_delivered_again(sqli
     deployment = sqlite_deployment
     deployment.extra_env |= {"SLIMLINE_VISIBILITY_TIMEOUT_SECONDS": "4", "SLIMLINE_RESTORE_INTERVAL_SECONDS": "1",
                              "SLIMLINE_PLUGINS": '["tests.support.slow"]',
-                             "SLIMLINE_DOCUMENT_ENTITIES": "entities.slow_for_tests",
+                             "SLIMLINE_DOCUMENTS__ENTITIES": "entities.slow_for_tests",
                              "SLIMLINE_TEST_SLOW_SECONDS": "14"}
     slow_worker = deployment.start_worker()
     sweeper = deployment.start_worker()  # another worker on the same Redis runs the restore sweep too

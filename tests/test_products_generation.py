@@ -27,8 +27,8 @@ from workers.settings import Settings  # noqa: E402
 SAMPLES = Path(__file__).parents[1] / "workers" / "products" / "data" / "sample_products.jsonl"
 PRODUCTS = {p.id: p for p in (Product.model_validate_json(line) for line in SAMPLES.read_text().splitlines())}
 # Short budgets keep the suite fast; one thread is safe on a shared CI machine.
-FAST = {"products_threads": 1, "products_max_new_tokens": {"en": 48}, "products_sequences_in_flight": 8,
-        "products_context_tokens": 4096}
+FAST_GENERATOR = {"threads": 1, "sequences_in_flight": 8, "context_tokens": 4096}
+FAST = {"generator": FAST_GENERATOR, "products": {"max_new_tokens": {"en": 48}}}
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ def test_every_product_gets_a_stored_description_or_a_rejection(pipeline: Produc
 
 def test_a_generation_failure_falls_back_to_the_template_after_one_retry() -> None:
     # The prompt (with its worked example) does not fit a 256-token context: llama.cpp cannot generate.
-    tiny = build_pipeline(Settings(**{**FAST, "products_context_tokens": 256}))
+    tiny = build_pipeline(Settings(**{**FAST, "generator": {**FAST_GENERATOR, "context_tokens": 256}}))
     [outcome] = tiny([PRODUCTS["ki-kettle"]])
     english = outcome["descriptions"]["en"]
     assert english["path"] == "template" and english["reasons"][0]["code"] == "generation_error"
@@ -119,7 +119,7 @@ def test_a_generation_failure_falls_back_to_the_template_after_one_retry() -> No
 
 
 def test_the_batch_token_budget_sends_what_does_not_fit_to_the_template(generator: LlamaCppGenerator) -> None:
-    budgeted = ProductPipeline(Settings(**{**FAST, "products_batch_token_budget": 60}), generator=generator)
+    budgeted = ProductPipeline(Settings(**{**FAST, "products": {**FAST["products"], "batch_token_budget": 60}}), generator=generator)
     outcomes = budgeted([PRODUCTS["ki-kettle"], PRODUCTS["el-speaker"]])
     speaker = outcomes[1]["descriptions"]["en"]
     assert speaker["path"] == "template" and speaker["reasons"][0]["code"] == "batch_token_budget"

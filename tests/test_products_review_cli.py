@@ -31,7 +31,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[OutcomeSt
     get_settings.cache_clear()
     outcome_store = OutcomeStore.from_url(url)
     products = [Product.model_validate_json(line) for line in SAMPLES.read_text().splitlines()[:3]]
-    pipeline = build_pipeline(Settings(products_model_languages=[]))  # templates: no model needed here
+    pipeline = build_pipeline(Settings(generator={"languages": []}))  # templates: no model needed here
     rows = [{"item_id": product.id, "content_hash": hashlib.sha256(product.model_dump_json().encode()).hexdigest(),
              "tier": "compact", "review_status": result["review_status"], "result": result,
              "model": pipeline.model, "model_version": pipeline.model_version}

@@ -27,7 +27,7 @@ def test_an_encrypted_model_loads_with_the_right_key_only(sqlite_deployment: Dep
     assert (encrypted / "model.onnx.enc").is_file() and not (encrypted / "model.onnx").exists()
     assert plain_onnx[:4096] not in (encrypted / "model.onnx.enc").read_bytes()
 
-    deployment.extra_env |= {"SLIMLINE_TRANSACTIONS_MODEL_DIR": str(encrypted), "SLIMLINE_MODEL_KEY": generate_key()}
+    deployment.extra_env |= {"SLIMLINE_TRANSACTIONS__MODEL_DIR": str(encrypted), "SLIMLINE_MODEL_KEY": generate_key()}
     run = subprocess.run([sys.executable, "-m", "workers.cli", "worker", "--queues", "transactions"],
                          env=deployment.env() | {"COLUMNS": "300"}, cwd=REPO_ROOT, capture_output=True, text=True,
                          timeout=120)
@@ -45,6 +45,6 @@ def test_an_encrypted_model_loads_with_the_right_key_only(sqlite_deployment: Dep
     assert all(0 <= row["result"]["score"] <= 1 for row in decisions)
     # The plaintext model is nowhere on disk: the worker's view links to its own sealed memory files.
     loads = [row for row in deployment.store.audit_rows() if row["action"] == "model.load"]
-    assert loads and loads[0]["detail"]["decrypted_files"]["transactions_model_dir/model.onnx"] == \
+    assert loads and loads[0]["detail"]["decrypted_files"]["transactions.model_dir/model.onnx"] == \
         hashlib.sha256(plain_onnx).hexdigest()
     assert "decrypted 3 model file(s) into sealed memory files" in worker.log_path.read_text()

@@ -55,7 +55,7 @@ def _numbers(text: str) -> set[str]:
 
 
 def test_the_extractive_summarizer_stays_the_default() -> None:
-    assert Settings().document_summarizer == "summarizer.extractive"
+    assert Settings().documents.summarizer == "summarizer.extractive"
 
 
 def test_a_grounded_english_summary_is_accepted_with_its_evidence(batch: dict[str, Summary],

@@ -68,7 +68,7 @@ def _decide_and_store(redis_server: RedisServer, url: str) -> tuple[OutcomeStore
         "timestamp": f"2024-06-03T10:0{n}:00Z", "country": country, "channel": "card_present",
         "merchant": {"name": "Shop", "category_code": "5411"},
     }) for n, (amount, country) in enumerate([("20.00", "FR"), ("50.00", "KP"), ("15000.00", "FR")])]  # fmt: skip
-    results = build_pipeline(Settings(redis_url=redis_server.url, transactions_features_timeout_seconds=5.0))(items)
+    results = build_pipeline(Settings(redis_url=redis_server.url, transactions={"features_timeout_seconds": 5.0}))(items)
     store = OutcomeStore.from_url(url)
     store.save_versions(Kind.transactions, [{
         "item_id": item.id, "content_hash": hashlib.sha256(item.model_dump_json().encode()).hexdigest(),

@@ -36,7 +36,7 @@ def tx(number: int | str, minutes: float, amount: str = "25.00", **fields: Any) 
 @pytest.fixture
 def settings(redis_server: RedisServer) -> Settings:
     # A generous deadline: the shared test machine must not turn slowness into fallbacks here.
-    return Settings(redis_url=redis_server.url, transactions_features_timeout_seconds=5.0)
+    return Settings(redis_url=redis_server.url, transactions={"features_timeout_seconds": 5.0})
 
 
 @pytest.fixture
@@ -131,8 +131,8 @@ def test_when_the_model_fails_the_decision_falls_back_to_rules_alone(settings: S
 
 
 def test_thresholds_are_configurable(settings: Settings) -> None:
-    strict = build_pipeline(settings.model_copy(update={"transactions_review_score": 0.0,
-                                                        "transactions_block_score": 1.0}))
+    strict = build_pipeline(settings.model_copy(update={"transactions": settings.transactions.model_copy(
+        update={"review_score": 0.0, "block_score": 1.0})}))
     result = strict([tx(1, 0)])[0]
     assert result["action"] == "review" and result["deciding_rule"] is None
     assert result["thresholds"] == {"review": 0.0, "block": 1.0}
@@ -153,6 +153,6 @@ def test_a_backtest_reproduces_live_decisions_on_the_same_history(settings: Sett
 def test_build_pipeline_reads_the_rules_file_from_the_settings(tmp_path: Path, settings: Settings) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - {code: ANY_ONLINE, action: review, description: x, when: channel == 'online'}\n")
-    custom = build_pipeline(settings.model_copy(update={"transactions_rules_file": rules}))
+    custom = build_pipeline(settings.model_copy(update={"transactions": settings.transactions.model_copy(update={"rules_file": rules})}))
     result = custom([tx(1, 0, channel="online")])[0]
     assert result["deciding_rule"] == "ANY_ONLINE" and result["rule_set_version"] == custom.rules.version

@@ -193,21 +193,21 @@ def open_encrypted_models(config: Settings) -> dict[str, str]:
     hashes: dict[str, str] = {}
     provider = EnvironmentOrFileKey(config.model_key, config.model_key_file)
     try:
-        for name in ("transactions_model_dir", "document_encoder_model_dir", "document_classifier",
-                     "document_escalated_classifier"):
-            folder = getattr(config, name)
+        for section, name in (("transactions", "model_dir"), ("documents", "encoder_model_dir"),
+                              ("documents", "classifier"), ("documents", "escalated_classifier")):
+            folder = getattr(getattr(config, section), name)
             if is_encrypted_model(folder):
                 view, files = decrypted_view(folder, provider.model_key())
-                overrides[f"SLIMLINE_{name.upper()}"] = str(view)
-                hashes |= {f"{name}/{file}": digest for file, digest in files.items()}
-        ner = dict(config.document_ner_models)
+                overrides[f"SLIMLINE_{section.upper()}__{name.upper()}"] = str(view)
+                hashes |= {f"{section}.{name}/{file}": digest for file, digest in files.items()}
+        ner = dict(config.documents.ner_models)
         for language, model in ner.items():
             if is_encrypted_model(Path(model)):
                 view, files = decrypted_view(Path(model), provider.model_key())
                 ner[language] = str(view)
                 hashes |= {f"ner.{language}/{file}": digest for file, digest in files.items()}
-        if ner != config.document_ner_models:
-            overrides["SLIMLINE_DOCUMENT_NER_MODELS"] = json.dumps(ner)
+        if ner != config.documents.ner_models:
+            overrides["SLIMLINE_DOCUMENTS__NER_MODELS"] = json.dumps(ner)
     except ModelKeyError as error:
         raise CliError(f"cannot open the encrypted model: {error}", ExitCode.USAGE) from None
     if overrides:

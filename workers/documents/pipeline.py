@@ -3,8 +3,8 @@ everywhere) → class (zero-shot from label descriptions, or a trained head) →
 Each step is a registered component chosen by name in the settings and built from them; one encoder
 serves classification and summaries.
 
-A document whose class score or margin falls below ``SLIMLINE_DOCUMENT_REVIEW_SCORE`` /
-``SLIMLINE_DOCUMENT_REVIEW_MARGIN`` gets ``review_status: needs_review``: the compact tier sends it on
+A document whose class score or margin falls below ``SLIMLINE_DOCUMENTS__REVIEW_SCORE`` /
+``SLIMLINE_DOCUMENTS__REVIEW_MARGIN`` gets ``review_status: needs_review``: the compact tier sends it on
 to the escalation queue, and a person can resolve it (`slimline review documents`)."""
 
 from __future__ import annotations
@@ -36,18 +36,18 @@ class DocumentPipeline:
 
     def __init__(self, settings: Settings, tier: str = "compact") -> None:
         self.tier = tier
-        self.language = registry.create(settings.document_language)
-        self.entities = registry.create(settings.document_entities, settings=settings)
+        self.language = registry.create(settings.language_detector)
+        self.entities = registry.create(settings.documents.entities, settings=settings)
         self.encoder = encoder_from_settings(settings)
         self.classifier = classifier_from_settings(self.encoder, settings)
         # The abstractive summarizer also needs the generator's settings (products_*).
-        generator_settings = {"settings": settings} if settings.document_summarizer == "summarizer.abstractive" else {}
+        generator_settings = {"settings": settings} if settings.documents.summarizer == "summarizer.abstractive" else {}
         self.summarizer = registry.create(
-            settings.document_summarizer, encoder=self.encoder, max_sentences=settings.document_summary_sentences,
-            max_chars=settings.document_summary_chars, max_candidates=settings.document_summary_candidates,
+            settings.documents.summarizer, encoder=self.encoder, max_sentences=settings.documents.summary_sentences,
+            max_chars=settings.documents.summary_chars, max_candidates=settings.documents.summary_candidates,
             **generator_settings)
-        self.review_score = settings.document_review_score
-        self.review_margin = settings.document_review_margin
+        self.review_score = settings.documents.review_score
+        self.review_margin = settings.documents.review_margin
         self.language_model = f"{self.language.name}=={self.language.version}"
 
     def __call__(self, documents: list[Document]) -> list[dict[str, Any]]:
@@ -98,9 +98,5 @@ def build_pipeline(settings: Settings, tier: str = "compact") -> DocumentPipelin
     encoder does not apply: zero-shot unless it has its own) and longer summaries."""
     registry.load_plugins(settings.plugins)
     if tier == "escalated":
-        settings = settings.model_copy(update={
-            "document_encoder": settings.document_escalated_encoder,
-            "document_classifier": settings.document_escalated_classifier,
-            "document_summary_sentences": settings.document_escalated_summary_sentences,
-        })
+        settings = settings.model_copy(update={"documents": settings.documents.escalated()})
     return DocumentPipeline(settings, tier)

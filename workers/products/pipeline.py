@@ -58,10 +58,10 @@ class ProductPipeline:
         self.settings = settings
         self.renderer = TemplateRenderer()
         self.checker = GroundingChecker(
-            registry.create(settings.document_language),
-            bounds=LengthBounds(settings.products_min_chars, settings.products_max_chars),
+            registry.create(settings.language_detector),
+            bounds=LengthBounds(settings.products.min_chars, settings.products.max_chars),
         )
-        self.model_languages = frozenset(settings.products_model_languages) & self.renderer.languages
+        self.model_languages = frozenset(settings.generator.languages) & self.renderer.languages
         if generator is None and self.model_languages:
             generator = generator_from_settings(settings)
         self.generator = generator
@@ -90,11 +90,11 @@ class ProductPipeline:
 
         for slot in slots:
             if self.generator is None:
-                slot.fallback = Finding("no_generator", "no model is configured (SLIMLINE_PRODUCTS_MODEL_LANGUAGES=[])")
+                slot.fallback = Finding("no_generator", "no model is configured (SLIMLINE_GENERATOR__LANGUAGES=[])")
             elif slot.language not in self.model_languages:
                 slot.fallback = Finding("language_not_supported_by_model",
                                         f"the configured model ({self.model}) does not write {slot.language} well")
-        budget = self.settings.products_batch_token_budget
+        budget = self.settings.products.batch_token_budget
         budget -= self._attempt([s for s in slots if s.fallback is None], greedy=False, budget=budget)
         retry = [s for s in slots if s.text is None and s.fallback and s.fallback.code in _RETRIED]
         self._attempt(retry, greedy=True, budget=budget)
@@ -113,7 +113,7 @@ class ProductPipeline:
             if reserved + request.max_tokens > budget:
                 if not slot.attempts:  # a skipped retry keeps the reason of the failed attempt
                     slot.fallback = Finding("batch_token_budget", "the batch's "
-                                            f"{self.settings.products_batch_token_budget} generated tokens were spent")
+                                            f"{self.settings.products.batch_token_budget} generated tokens were spent")
                 continue
             reserved += request.max_tokens
             planned.append((slot, request))
@@ -152,14 +152,14 @@ class ProductPipeline:
 
     def _request(self, slot: _Slot, greedy: bool) -> GenerationRequest:
         product, language = slot.product, slot.language
-        constrain = self.settings.products_constrain_numbers
+        constrain = self.settings.products.constrain_numbers
         grammar = numbers_only_grammar(self._allowed_numbers(slot)) if constrain else None
         attempt = len(slot.attempts)
         return GenerationRequest(
             key=f"{product.id}:{language}:{attempt}",
             messages=product_messages(product, language, self.renderer),
-            max_tokens=self.settings.products_max_new_tokens.get(language, 160),
-            seed=_seed(self.settings.products_seed, product.id, language, attempt),
+            max_tokens=self.settings.products.max_new_tokens.get(language, 160),
+            seed=_seed(self.settings.products.seed, product.id, language, attempt),
             prefill=product.name, greedy=greedy, grammar=grammar,
         )
 
@@ -234,6 +234,6 @@ def _seed(base: int, product_id: str, language: str, attempt: int) -> int:
 
 def build_pipeline(settings: Settings, tier: str = "compact") -> ProductPipeline:
     registry.load_plugins(settings.plugins)
-    if settings.products_model_languages:
+    if settings.generator.languages:
         from workers.shared.generator import llama_cpp  # noqa: F401  (registers generator.llama_cpp)
     return ProductPipeline(settings, tier=tier)

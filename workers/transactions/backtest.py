@@ -68,7 +68,7 @@ def report(items: list[Transaction], labels: np.ndarray, decisions: list[dict[st
 def backtest(rules_file: Path, items: list[Transaction], labels: np.ndarray, settings: Settings,
              batch_size: int | None = None) -> dict[str, Any]:
     rules = RuleSet.load(rules_file)
-    risk = RiskModel(settings.transactions_model_dir or DEFAULT_MODEL_DIR,
-                     settings.transactions_model_manifest_dir or DEFAULT_MANIFEST_DIR)
+    risk = RiskModel(settings.transactions.model_dir or DEFAULT_MODEL_DIR,
+                     settings.transactions.model_manifest_dir or DEFAULT_MANIFEST_DIR)
     decisions = replay(items, settings, rules, risk, batch_size or settings.transactions.max_batch_size)
     return report(items, labels, decisions, rules)

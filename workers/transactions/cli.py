@@ -119,7 +119,7 @@ def train_risk_command(
     out_dir = out_dir or settings.data_dir / "models" / "transactions-risk"
     manifest_dir = manifest_dir or out_dir.parent / "manifests"
     try:
-        card = train_risk(items, labels, out_dir, manifest_dir, zone=ZoneInfo(settings.transactions_timezone),
+        card = train_risk(items, labels, out_dir, manifest_dir, zone=ZoneInfo(settings.transactions.timezone),
                           source=file_source(labelled))
     except (ValueError, RiskModelError) as error:
         fail(str(error), BAD_INPUT)
@@ -133,8 +133,8 @@ def train_risk_command(
                       f"{m['recall_at_0.1pct_fpr']:.3f}", f"{m['recall_at_1pct_fpr']:.3f}",
                       f"{m['precision_at_100']:.2f}")
     out.print(table)
-    out.print(f"model {card['version']} -> {out_dir}\nuse it with SLIMLINE_TRANSACTIONS_MODEL_DIR={out_dir} "
-              f"SLIMLINE_TRANSACTIONS_MODEL_MANIFEST_DIR={manifest_dir}")
+    out.print(f"model {card['version']} -> {out_dir}\nuse it with SLIMLINE_TRANSACTIONS__MODEL_DIR={out_dir} "
+              f"SLIMLINE_TRANSACTIONS__MODEL_MANIFEST_DIR={manifest_dir}")
 
 
 def _apply_reviews(settings: Settings, ids: list[str], labels: Any) -> int:

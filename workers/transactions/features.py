@@ -11,7 +11,7 @@ after a simulated month (2.6 payments per account a day):
   members of ~40 bytes, so Redis keeps its compact encoding): ~0.45 KB typically, ~4.7 KB at the cap;
 - first-seen: at most 64 merchants, 32 MCCs and 16 countries: ~1.6 KB median, ~4.6 KB at the caps;
 - all three, in Redis's ``used_memory`` (key overhead and allocator included): ~4.9 KB;
-- snapshots: ~200 B per transaction, kept ``transactions_snapshot_ttl_seconds`` (2 days: ~1 KB).
+- snapshots: ~200 B per transaction, kept ``SLIMLINE_TRANSACTIONS__SNAPSHOT_TTL_SECONDS`` (2 days: ~1 KB).
 
 Live and backtest differ only for out-of-order arrivals: a transaction that arrives more than 10
 minutes after a later-timestamped one of the same account may see fewer events in its 10-minute window

@@ -3,7 +3,7 @@
 Per batch: one Redis round trip for the account features (a pipeline of EVALSHA calls, see
 features.py), rules evaluated in Python (rules.py), one ONNX Runtime call for the scores, and tree SHAP
 reason codes for the flagged transactions only. If the features do not arrive within
-``transactions_features_timeout_seconds`` (or Redis fails), or the model fails, the decision falls back
+``SLIMLINE_TRANSACTIONS__FEATURES_TIMEOUT_SECONDS`` (or Redis fails), or the model fails, the decision falls back
 to the rules that need no account features and says so in ``degraded``.
 
 Decision: an ``allow`` rule wins; else a ``block`` rule or a score at or above the block threshold
@@ -43,7 +43,7 @@ FLAGGED = ("review", "block")
 
 def features_client_options(settings: Settings) -> dict[str, Any]:
     """Where the feature state lives: its own URL, or the broker's server (keys are prefixed and expire)."""
-    url = (settings.transactions_features_redis_url.get_secret_value() if settings.transactions_features_redis_url
+    url = (settings.transactions.features_redis_url.get_secret_value() if settings.transactions.features_redis_url
            else redis_url(settings))
     options: dict[str, Any] = {"url": url}
     if url.startswith("rediss://"):
@@ -56,9 +56,9 @@ def features_client_options(settings: Settings) -> dict[str, Any]:
 
 
 def limits_from(settings: Settings) -> Limits:
-    return Limits(state_ttl_seconds=settings.transactions_state_ttl_seconds,
-                  seen_ttl_seconds=settings.transactions_seen_ttl_seconds,
-                  snapshot_ttl_seconds=settings.transactions_snapshot_ttl_seconds)
+    return Limits(state_ttl_seconds=settings.transactions.state_ttl_seconds,
+                  seen_ttl_seconds=settings.transactions.seen_ttl_seconds,
+                  snapshot_ttl_seconds=settings.transactions.snapshot_ttl_seconds)
 
 
 def decide(evaluation: Evaluation, score: float | None, thresholds: Thresholds) -> str:
@@ -79,21 +79,21 @@ class TransactionPipeline:
         self.tier = tier
         if features is None:
             options = features_client_options(settings)
-            features = FeatureStore.from_url(options.pop("url"), settings.transactions_features_timeout_seconds,
+            features = FeatureStore.from_url(options.pop("url"), settings.transactions.features_timeout_seconds,
                                              limits_from(settings), **options)
         self.features = features
-        self.rules = rules or RuleSet.load(settings.transactions_rules_file)
-        self.risk = risk or RiskModel(settings.transactions_model_dir or DEFAULT_MODEL_DIR,
-                                      settings.transactions_model_manifest_dir or DEFAULT_MANIFEST_DIR,
+        self.rules = rules or RuleSet.load(settings.transactions.rules_file)
+        self.risk = risk or RiskModel(settings.transactions.model_dir or DEFAULT_MODEL_DIR,
+                                      settings.transactions.model_manifest_dir or DEFAULT_MANIFEST_DIR,
                                       threads=settings.threads_per_process)
         self.thresholds = Thresholds(
-            review=settings.transactions_review_score if settings.transactions_review_score is not None
+            review=settings.transactions.review_score if settings.transactions.review_score is not None
             else self.risk.thresholds.review,
-            block=settings.transactions_block_score if settings.transactions_block_score is not None
+            block=settings.transactions.block_score if settings.transactions.block_score is not None
             else self.risk.thresholds.block,
         )
-        self.zone = ZoneInfo(settings.transactions_timezone)
-        self.reason_count = settings.transactions_reason_codes
+        self.zone = ZoneInfo(settings.transactions.timezone)
+        self.reason_count = settings.transactions.reason_codes
         self.model = self.risk.name
         self.model_version = self.risk.version
 

@@ -30,7 +30,7 @@ def train() -> None:
 @app.command("classifier")
 def classifier(
     labelled: Annotated[Path, typer.Argument(help="JSON Lines: one {\"text\", \"label\", \"language\"?} per line.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the head; then SLIMLINE_DOCUMENT_CLASSIFIER=DIR.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the head; then SLIMLINE_DOCUMENTS__CLASSIFIER=DIR.")],
     test_fraction: Annotated[float, typer.Option(min=0.05, max=0.5, help="Share held out for measuring.")] = 0.25,
     seed: Annotated[int, typer.Option(help="Seed of the split and of the few-shot samples.")] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a head already in --out.")] = False,
@@ -47,12 +47,12 @@ def classifier(
     try:
         encoder = encoder_from_settings(config)
     except KeyError as error:  # an encoder name nothing registered
-        raise CliError(f"SLIMLINE_DOCUMENT_ENCODER: {error.args[0]}", ExitCode.USAGE) from None
+        raise CliError(f"SLIMLINE_DOCUMENTS__ENCODER: {error.args[0]}", ExitCode.USAGE) from None
     except ModelIntegrityError as error:
         raise CliError(str(error), ExitCode.FAILED) from None
-    labels_path = config.document_labels if config.document_labels.is_file() else None
+    labels_path = config.documents.labels if config.documents.labels.is_file() else None
     if labels_path is None:
-        console.print(f"no labels file at {config.document_labels}: no zero-shot comparison")
+        console.print(f"no labels file at {config.documents.labels}: no zero-shot comparison")
     try:
         with progress() as bar:
             task = bar.add_task(f"embedding with {encoder.info.model}", total=None)
@@ -64,7 +64,7 @@ def classifier(
         raise CliError(str(error), ExitCode.USAGE) from None
     print_report(report)
     console.print(f"saved to {out_dir} (weights sha256 {report.weights_sha256[:12]}); "
-                  f"use it with SLIMLINE_DOCUMENT_CLASSIFIER={out_dir}")
+                  f"use it with SLIMLINE_DOCUMENTS__CLASSIFIER={out_dir}")
 
 
 def print_report(report: TrainingReport) -> None:

@@ -1,5 +1,5 @@
-"""The documents' classifier as configured: the trained head in ``SLIMLINE_DOCUMENT_CLASSIFIER`` if set,
-else zero-shot from ``SLIMLINE_DOCUMENT_LABELS``."""
+"""The documents' classifier as configured: the trained head in ``SLIMLINE_DOCUMENTS__CLASSIFIER`` if set,
+else zero-shot from ``SLIMLINE_DOCUMENTS__LABELS``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,6 @@ from workers.settings import Settings
 
 
 def classifier_from_settings(encoder: Encoder, settings: Settings) -> ZeroShotClassifier | TrainedClassifier:
-    if settings.document_classifier is not None:
-        return registry.create("classifier.trained", encoder=encoder, head_dir=settings.document_classifier)
-    return registry.create("classifier.zero_shot", encoder=encoder, labels_path=settings.document_labels)
+    if settings.documents.classifier is not None:
+        return registry.create("classifier.trained", encoder=encoder, head_dir=settings.documents.classifier)
+    return registry.create("classifier.zero_shot", encoder=encoder, labels_path=settings.documents.labels)

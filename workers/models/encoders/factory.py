@@ -22,10 +22,10 @@ def create_encoder(name: str, *, threads: int = 1, token_budget: int = DEFAULT_T
 
 
 def encoder_from_settings(settings: Settings) -> Encoder:
-    """The documents' encoder as configured (``SLIMLINE_DOCUMENT_ENCODER`` and its options). A local model
+    """The documents' encoder as configured (``SLIMLINE_DOCUMENTS__ENCODER`` and its options). A local model
     folder is checked against its manifest in ``SLIMLINE_MODEL_MANIFEST_DIR``; packaged models always
     against Slimline's own manifests."""
-    local = settings.document_encoder_model_dir
-    return create_encoder(settings.document_encoder, threads=settings.threads_per_process,
-                          token_budget=settings.document_encoder_token_budget, model_dir=local,
+    local = settings.documents.encoder_model_dir
+    return create_encoder(settings.documents.encoder, threads=settings.threads_per_process,
+                          token_budget=settings.documents.encoder_token_budget, model_dir=local,
                           manifest_dir=settings.model_manifest_dir if local else None)

@@ -49,18 +49,18 @@ class Generator(Protocol):
 
 
 def generator_from_settings(settings: Settings) -> Generator:
-    """The configured generator (``SLIMLINE_PRODUCTS_GENERATOR`` and the ``products_*`` settings): hash-checked
+    """The configured generator (``SLIMLINE_GENERATOR__BACKEND`` and the ``products_*`` settings): hash-checked
     model, threads sized to the process. Shared by products and the abstractive document summary."""
     from workers import registry
     from workers.shared.generator import llama_cpp  # noqa: F401  (registers generator.llama_cpp)
 
     return registry.create(
-        settings.products_generator, model_path=settings.products_model_path,
-        model_name=settings.products_model_name, model_version=settings.products_model_version,
-        manifest_dir=settings.products_model_manifest_dir,
-        threads=settings.products_threads or settings.threads_per_process,
-        context_tokens=settings.products_context_tokens, max_sequences=settings.products_sequences_in_flight,
-        temperature=settings.products_temperature, top_k=settings.products_top_k,
-        top_p=settings.products_top_p, repeat_penalty=settings.products_repeat_penalty,
-        runtime_type=settings.products_model_runtime_type,
+        settings.generator.backend, model_path=settings.generator.model_path,
+        model_name=settings.generator.model_name, model_version=settings.generator.model_version,
+        manifest_dir=settings.generator.model_manifest_dir,
+        threads=settings.generator.threads or settings.threads_per_process,
+        context_tokens=settings.generator.context_tokens, max_sequences=settings.generator.sequences_in_flight,
+        temperature=settings.generator.temperature, top_k=settings.generator.top_k,
+        top_p=settings.generator.top_p, repeat_penalty=settings.generator.repeat_penalty,
+        runtime_type=settings.generator.runtime_type,
     )

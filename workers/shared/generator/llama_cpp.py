@@ -113,7 +113,7 @@ class LlamaCppGenerator:
         deleted once loaded (llama.cpp keeps its memory map), so nothing unverified stays on disk.
         """
         params = llama_cpp.llama_model_default_params()
-        if not runtime_type:  # None or "" (SLIMLINE_PRODUCTS_MODEL_RUNTIME_TYPE=): the file as shipped
+        if not runtime_type:  # None or "" (SLIMLINE_GENERATOR__RUNTIME_TYPE=): the file as shipped
             loaded = llama_cpp.llama_model_load_from_file(str(path).encode(), params)
         else:
             if runtime_type not in _RUNTIME_TYPES:

