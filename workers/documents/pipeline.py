@@ -20,9 +20,6 @@ from workers.documents.classify.factory import classifier_from_settings
 from workers.models.encoders.factory import encoder_from_settings
 
 # Importing the backends registers them.
-from workers.documents.entities import multilingual  # noqa: F401
-from workers.shared.language import fast_langdetect_backend  # noqa: F401
-from workers.documents.summarize import abstractive, extractive  # noqa: F401
 
 _WARM_UP = [("Alice Martin of Acme Bank in Paris paid EUR 3,000.00 on 2 May 2024 to DE89370400440532013000.", "en"),
             ("Rechnung Nr. 4471 vom 3. Mai 2024: bitte zahlen Sie 1.245,80 € bis Ende Mai.", "de"),

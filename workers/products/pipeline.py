@@ -29,7 +29,6 @@ from workers.products.templates import TEMPLATE_VERSION, TemplateRenderer
 from workers.settings import Settings
 
 # Importing the backends registers them.
-from workers.shared.language import fast_langdetect_backend  # noqa: F401
 
 log = logging.getLogger(__name__)
 _RETRIED = frozenset({"failed_check", "generation_error"})  # not "batch_token_budget": it would not fit either
@@ -234,6 +233,4 @@ def _seed(base: int, product_id: str, language: str, attempt: int) -> int:
 
 def build_pipeline(settings: Settings, tier: str = "compact") -> ProductPipeline:
     registry.load_plugins(settings.plugins)
-    if settings.generator.languages:
-        from workers.shared.generator import llama_cpp  # noqa: F401  (registers generator.llama_cpp)
     return ProductPipeline(settings, tier=tier)

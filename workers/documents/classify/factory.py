@@ -4,7 +4,6 @@ else zero-shot from ``SLIMLINE_DOCUMENTS__LABELS``."""
 from __future__ import annotations
 
 from workers import registry
-from workers.documents.classify import head, zero_shot  # noqa: F401  (registers the classifiers)
 from workers.documents.classify.head import TrainedClassifier
 from workers.documents.classify.zero_shot import ZeroShotClassifier
 from workers.models.encoders.base import Encoder

