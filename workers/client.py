@@ -15,7 +15,8 @@ from pydantic import ValidationError
 from schemas import INPUT_MODELS, ItemError, Kind
 from workers.runtime.names import QUEUES
 from workers.runtime.envelope import errors_from_validation
-from workers.runtime.publish import Signer, send_item
+from workers.runtime.connection import replicas_to_confirm
+from workers.runtime.publish import Signer, confirm_replicated, replication_history, send_item
 from workers.runtime.storable import storable_json, storable_text
 from workers.settings import Settings, get_settings
 
@@ -42,6 +43,7 @@ class EnqueueReport:
     task_ids: list[str] = field(default_factory=list)
     item_ids: list[str] = field(default_factory=list)
     recorded: bool = False  # the enqueue and its rejections are in the database
+    resent: int = 0  # messages sent again because a replica was promoted before it held them
 
     @property
     def exit_code(self) -> int:
@@ -69,7 +71,9 @@ def enqueue(
     settings: Settings | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> EnqueueReport:
-    """Validate each item and send the good ones; bad ones are reported, not sent.
+    """Validate each item and send the good ones; bad ones are reported, not sent. With a replicated Redis
+    (``SLIMLINE_SENTINEL__CONFIRM_REPLICAS``, on by default with Sentinel), returns only once replicas hold every
+    message sent, and raises :class:`~workers.runtime.publish.NotReplicated` if they could not confirm it in time.
 
     ``items`` may contain :class:`RejectedItem` placeholders for input that could not even be
     parsed (the CLI's bad JSON lines): they are counted as rejected, in order.
@@ -80,7 +84,23 @@ def enqueue(
     report = EnqueueReport(kind=kind)
     kwargs = {"producer": settings.producer_id}
     signer = Signer.for_producer(settings)  # None: no key, unsigned (only unsigned workers accept it)
+    replicas = replicas_to_confirm(settings)
+    unconfirmed: list[tuple[Any, str]] = []  # sent, not yet known to be on a replica: (item, task id)
+    history: str | None = None  # the master's replication id when they were sent
     with app.producer_or_acquire() as producer:
+
+        def send(item: Any, task_id: str | None = None) -> str:
+            # declare=[]: one LPUSH, all a producer's Redis user may do (`slimline redis-acl`).
+            return send_item(app, kind, item, kwargs, signer=signer, producer=producer, declare=[], task_id=task_id)
+
+        def confirm() -> None:
+            if unconfirmed:
+                rounds = confirm_replicated(lambda: producer.channel.client, replicas,
+                                            settings.sentinel.confirm_timeout_seconds, history,
+                                            lambda: [send(item, task_id) for item, task_id in unconfirmed])
+                report.resent += rounds * len(unconfirmed)
+                unconfirmed.clear()
+
         for position, item in enumerate(items, start=1):
             if isinstance(item, RejectedItem):
                 report.rejected.append(item)
@@ -88,14 +108,17 @@ def enqueue(
                 report.rejected.append(RejectedItem(position, _id_of(item), errors))
             else:
                 if report.accepted % _CHUNK == 0:
+                    confirm()
                     _check_back_pressure(producer.channel.client, kind, settings)
-                # declare=[]: one LPUSH, all a producer's Redis user may do (`slimline redis-acl`).
-                report.task_ids.append(send_item(app, kind, item, kwargs, signer=signer, producer=producer,
-                                                 declare=[]))
+                    history = replication_history(producer.channel.client) if replicas else None
+                report.task_ids.append(send(item))
                 report.item_ids.append(item["id"])
                 report.accepted += 1
+                if replicas:
+                    unconfirmed.append((item, report.task_ids[-1]))
             if on_progress:
                 on_progress(1)
+        confirm()
     report.recorded = _record(settings, kind, report, signed=signer is not None)
     return report
 

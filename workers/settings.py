@@ -14,6 +14,7 @@ from schemas import Kind
 from workers.documents.settings import DocumentsSettings
 from workers.products.settings import ProductsSettings
 from workers.runtime.batch_policy import BatchPolicy
+from workers.runtime.sentinel_settings import SentinelSettings
 from workers.shared.generator.settings import GeneratorSettings
 from workers.transactions.settings import TransactionsSettings
 
@@ -31,6 +32,8 @@ class Settings(BaseSettings):
     redis_tls_ca_file: Path | None = None
     redis_tls_cert_file: Path | None = None
     redis_tls_key_file: Path | None = None
+    # Redis behind Sentinels (SLIMLINE_REDIS_URL=sentinel://…): SLIMLINE_SENTINEL__MASTER_NAME=…
+    sentinel: SentinelSettings = SentinelSettings()
     database_url: SecretStr = SecretStr("sqlite:///slimline.db")
     data_dir: Path = Path(".slimline")
 

@@ -78,6 +78,7 @@ def enqueue(
 
 def send_file(kind: Kind, source: str) -> Any:
     from workers.client import QueueFull, enqueue as send
+    from workers.runtime.publish import NotReplicated
 
     stream, total = open_source(source)
     broker()  # reachable, or one clear line
@@ -87,6 +88,8 @@ def send_file(kind: Kind, source: str) -> Any:
             report = send(kind, read_items(stream), on_progress=lambda n: bar.advance(task, n))
         except QueueFull as error:
             raise CliError(str(error), ExitCode.QUEUE_FULL) from None
+        except NotReplicated as error:
+            raise CliError(str(error), ExitCode.UNREACHABLE) from None
     console.print(f"[green]{report.accepted} enqueued[/], [yellow]{len(report.rejected)} rejected[/]"
                   + (" (stored: `slimline rejections list`)" if report.rejected and report.recorded else ""))
     for rejected in report.rejected[:50]:

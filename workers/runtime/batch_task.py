@@ -15,7 +15,10 @@ one round trip, after the next batch has been sent.
 
 It also survives a broker reconnect: celery-batches keeps a flush timer from the old connection
 that never fires again, so items delivered afterwards would wait for a full batch (or for the
-visibility timeout) before being processed.
+visibility timeout) before being processed. And at a reconnect Celery flushes the pool: a batch sent
+to it that no process had started is discarded without a callback, so batches in the pool are
+counted from their results, not by callbacks alone (tests/test_sentinel_failover.py found a worker
+that, counting one discarded batch as running, flushed only full buffers after a failover).
 """
 
 from __future__ import annotations
@@ -67,11 +70,11 @@ def check_task_message(headers: Any, body: Any, max_eta_seconds: float) -> None:
 
 class AckPerMessageBatches(Batches):
     abstract = True
-    _batches_in_pool = 0  # of every batch task of this worker: they share one pool
+    _in_pool: set[Any] = set()  # results of the batches sent to the pool, of every batch task (one pool)
 
     def _pool_has_a_free_process(self) -> bool:
         processes = getattr(self._pool, "num_processes", None) or getattr(self._pool, "limit", None) or 1
-        return AckPerMessageBatches._batches_in_pool < processes
+        return len(AckPerMessageBatches._in_pool) < processes
 
     def _do_flush(self) -> None:
         """The timer's and the full buffer's flush: only to a free process, unless the buffer is full."""
@@ -87,6 +90,8 @@ class AckPerMessageBatches(Batches):
         """Called at every consumer (re)start. Requests still buffered belong to a closed channel and
         kombu has already returned their messages to the queue, so they are dropped, not processed."""
         stale = len(list(consume_queue(self._buffer))) + len(list(consume_queue(self._pending)))
+        # The restart flushed the pool (Consumer.on_close): batches no process had accepted are gone, uncalled.
+        AckPerMessageBatches._in_pool = {result for result in AckPerMessageBatches._in_pool if result.accepted()}
         if stale:
             log.warning("consumer restarted: %d buffered message(s) will be redelivered", stale)
         if self._tref is not None:
@@ -105,9 +110,15 @@ class AckPerMessageBatches(Batches):
     def flush(self, requests: Collection[Request]) -> Any:
         requests = list(requests)
         serializable = ([SimpleRequest.from_request(request) for request in requests],)
+        sent: list[Any] = []  # this batch's result, once the pool has it
+        returned: list[bool] = []
+
+        def leave_pool() -> None:
+            returned.append(True)
+            AckPerMessageBatches._in_pool.difference_update(sent)
 
         def on_return(report: Any) -> None:
-            AckPerMessageBatches._batches_in_pool -= 1
+            leave_pool()
             self._flush_after_return()  # the pool process is not left idle while this batch is settled
             try:
                 requeue = set(report["requeue"])
@@ -120,7 +131,7 @@ class AckPerMessageBatches(Batches):
                     request.reject(requeue=True)
 
         def on_error(error: Any) -> None:
-            AckPerMessageBatches._batches_in_pool -= 1
+            leave_pool()
             log.error("batch of %d lost its pool process (%r); returning it to the queue", len(requests), error)
             for request in requests:
                 request.reject(requeue=True)
@@ -132,7 +143,9 @@ class AckPerMessageBatches(Batches):
             callback=on_return,
             error_callback=on_error,
         )
-        AckPerMessageBatches._batches_in_pool += 1
+        if not returned:  # (a pool that runs it at once has called back already)
+            sent.append(result)
+            AckPerMessageBatches._in_pool.add(result)
         return result
 
 

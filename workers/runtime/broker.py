@@ -25,7 +25,8 @@ renewing — a dead one — however long a batch runs. Each sweep also refreshes
 channel (``slimline:worker:<owner>``: host, pid and queues), which ``status``, ``health`` and
 ``drain`` read to know which queues have a live consumer.
 
-Selected with Celery's ``broker_transport`` setting; broker URLs stay ``redis://``/``rediss://``.
+Selected with Celery's ``broker_transport`` setting; broker URLs stay ``redis://``/``rediss://``, or
+``sentinel://`` with a ``master_name`` transport option (then over Sentinel: workers/runtime/sentinel.py).
 """
 
 from __future__ import annotations
@@ -399,3 +400,10 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+    def __init__(self, client: Any, **kwargs: Any) -> None:
+        super().__init__(client, **kwargs)
+        if client.transport_options.get("master_name"):  # a sentinel:// URL (workers/runtime/connection.py)
+            from workers.runtime.sentinel import SentinelChannel
+
+            self.Channel = SentinelChannel

@@ -37,7 +37,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from prometheus_client.registry import Collector
 
 from workers.runtime.names import QUEUES
-from workers.runtime.connection import broker_tls, redis_url
+from workers.runtime.connection import redis_client
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -127,8 +127,7 @@ ReadinessCheck = Callable[[], list[str]]
 
 def broker_client(settings: Settings) -> redis.Redis:
     """A Redis client for scrapes and probes: short timeouts, so a stuck broker cannot stall a scrape."""
-    return redis.Redis.from_url(redis_url(settings), socket_timeout=2, socket_connect_timeout=2,
-                                **(broker_tls(settings) or {}))
+    return redis_client(settings, socket_timeout=2, socket_connect_timeout=2)
 
 
 def connectivity_check(settings: Settings) -> ReadinessCheck:

@@ -1,11 +1,15 @@
 """Publishing one item as a Celery task message: the producer's and the runtime's (retries) one path.
-Messages are signed (docs/signing.md) whenever a key is configured."""
+Messages are signed (docs/signing.md) whenever a key is configured. A producer can also confirm that replicas
+hold what it sent (:func:`confirm_replicated`), so that a Redis failover cannot lose an accepted message."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import redis
 from celery import Celery
 
 from schemas import Kind
@@ -77,3 +81,54 @@ def send_item(app: Celery, kind: Kind, payload: Any, kwargs: dict[str, Any], que
                            argsrepr=f"[<{kind.value[:-1]} {item_id!r}>]", kwargsrepr=repr(kwargs),
                            headers=headers, **options)
     return str(result.id)
+
+
+# Written before each WAIT: it follows every earlier write of every connection in the master's replication
+# stream, and WAIT counts the replicas that acknowledged the last write of its own connection.
+REPLICATION_FENCE = "slimline:replication-fence"
+CONFIRM_ROUND_MS = 500
+
+
+class NotReplicated(RuntimeError):
+    """Redis did not confirm in time that enough replicas hold the messages just sent."""
+
+
+def replication_history(client: redis.Redis) -> str | None:
+    """The master's replication id: a promoted replica starts a new one. None if Redis cannot say now."""
+    try:
+        return str(client.info("replication")["master_replid"])
+    except (redis.RedisError, KeyError):
+        return None
+
+
+def confirm_replicated(client: Callable[[], redis.Redis], replicas: int, timeout_seconds: float,
+                       history: str | None, resend: Callable[[], object]) -> int:
+    """Return once ``replicas`` replicas hold every message sent since the master's replication id was
+    ``history``. Replication is asynchronous: a master that dies before its replica has a message takes the
+    message with it, so until then the messages are not counted as enqueued. If a replica was promoted in the
+    meantime (a new replication id), the messages may be gone: they are sent again (same task ids: a message
+    that survived is processed twice and stored once) and confirmed on the new master. ``client`` gives the
+    producer's current connection to the master. Returns how many times the messages were sent again;
+    raises :class:`NotReplicated` after ``timeout_seconds`` (no replica in reach)."""
+    deadline = time.monotonic() + timeout_seconds
+    resent = 0
+    while True:
+        connection = client()
+        try:
+            info, _, acknowledged = connection.pipeline(transaction=False).info("replication") \
+                .incr(REPLICATION_FENCE).execute_command("WAIT", replicas, CONFIRM_ROUND_MS).execute()
+            if info["master_replid"] != history:
+                resend()
+                resent += 1
+                history = info["master_replid"]
+                continue
+            if int(acknowledged) >= replicas:
+                return resent
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+            pass  # a failover under way (no master, or a replica answering READONLY)
+        if time.monotonic() > deadline:
+            raise NotReplicated(f"Redis did not confirm within {timeout_seconds:.0f} s that {replicas} replica(s) "
+                                f"hold the messages just sent; they may be lost if the master fails: send them "
+                                f"again later (an item sent twice is stored once)")
+        connection.connection_pool.disconnect()  # next time, ask again which server is master (Sentinel)
+        time.sleep(0.1)

@@ -17,7 +17,7 @@ from schemas import Kind
 from workers.runtime.names import ESCALATION_QUEUES, QUEUES
 from workers.pipelines import ESCALATING_KINDS, PIPELINE_KINDS
 from workers.runtime.broker import FETCHING_LISTS, WORKER_PRESENCE_PREFIX
-from workers.runtime.connection import broker_tls, redis_url
+from workers.runtime.connection import redis_client, redis_url, sentinel_addresses, uses_sentinel
 from workers.settings import Settings
 
 # kombu's Redis transport keeps delivered-but-unacknowledged messages (incl. scheduled retries) here.
@@ -30,17 +30,19 @@ class BrokerUnreachable(RuntimeError):
 
 def describe_redis(settings: Settings) -> str:
     """Where Redis is, without credentials."""
-    url = redis.connection.parse_url(redis_url(settings))
-    where = f"{url.get('host', '127.0.0.1')}:{url.get('port', 6379)}" if "path" not in url else url["path"]
+    if uses_sentinel(settings):
+        sentinels = ", ".join(f"{host}:{port}" for host, port in sentinel_addresses(redis_url(settings)))
+        where = f"master {settings.sentinel.master_name!r} of the Sentinels at {sentinels}"
+    else:
+        url = redis.connection.parse_url(redis_url(settings))
+        where = f"{url.get('host', '127.0.0.1')}:{url.get('port', 6379)}" if "path" not in url else url["path"]
     origin = "SLIMLINE_REDIS_URL" if settings.redis_url else "default; SLIMLINE_REDIS_URL is not set"
     return f"Redis at {where} ({origin})"
 
 
 def inspection_client(settings: Settings, timeout: float = 3.0) -> redis.Redis:
     """A Redis client for read-only commands; raises :class:`BrokerUnreachable` at once if Redis is down."""
-    options = {key: value for key, value in (broker_tls(settings) or {}).items()}
-    client = redis.Redis.from_url(redis_url(settings), socket_connect_timeout=timeout, socket_timeout=timeout,
-                                  **options)
+    client = redis_client(settings, socket_connect_timeout=timeout, socket_timeout=timeout)
     try:
         client.ping()
     except redis.AuthenticationError:
