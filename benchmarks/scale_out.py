@@ -1,6 +1,8 @@
-"""Throughput against worker hosts (1, 2, 3…) sharing one Redis and one PostgreSQL, with a model-free pipeline.
+"""Throughput against worker hosts (1, 2, 3…) sharing one Redis and one PostgreSQL, with a model-free pipeline;
+with ``--failover``, what a Redis master failover costs (Sentinel) with and without the producers' confirmation.
 
-Run from the repository root: ``python -m benchmarks.scale_out`` (options: ``--help``).
+Run from the repository root: ``python -m benchmarks.scale_out`` (options: ``--help``), and
+``python -m benchmarks.scale_out --failover``.
 
 A host is a ``celery -A tasks.app worker`` with its own node name, process group and network path to Redis
 (a TCP proxy: tests/support/hosts.py), ``--concurrency`` pool processes each. The documents pipeline runs with
@@ -12,6 +14,14 @@ pipeline), then the whole backlog appears in the queue at once (``COPY`` of a li
 run by the real producer) and the clock runs until every document has its row. CPU seconds of the hosts' process
 trees, of redis-server and of the PostgreSQL cluster are read from /proc over the same interval, so the table says
 what each part costs per 1000 documents and how busy the machine was. The baseline is one host, in the same run.
+
+``--failover`` runs the scenario of tests/test_sentinel_failover.py (tests/support/failover.py: a master, one
+replica, three Sentinels, two hosts, a steady producer and a burst while the replica lags, then the master killed)
+in four configurations: producers that do not confirm (the baseline), the master's own guard
+``min-replicas-to-write 1`` / ``min-replicas-max-lag 10`` (on the first master only: on the promoted replica it
+would refuse every write until the old master rejoins, and Celery workers exit on that NOREPLICAS error at
+reconnect — seen in a run), and producers that confirm on a replica and resend after a promotion (Slimline's
+default with Sentinel). It prints the failover's timings and what was lost.
 """
 
 from __future__ import annotations
@@ -34,9 +44,11 @@ from sqlalchemy import func, select
 from benchmarks.arguments import positive_int
 from schemas import Kind
 from tasks.app import create_app
+from tests.support.failover import FailoverReport, run_failover
 from tests.support.hosts import cpu_seconds, process_tree, start_hosts, stop_hosts
 from tests.support.model_free import MODEL_FREE_ENV
 from tests.support.outcomes import model_free_documents
+from tests.support.sentinel import SentinelCluster
 from tests.support.services import PostgresCluster, postgres_binaries_missing
 from workers.client import enqueue
 from workers.db.engine import migrate
@@ -50,7 +62,7 @@ TEMPLATE = "benchmark:scale-out:backlog"  # the backlog's messages, copied into 
 POLL_SECONDS = 0.02
 RUN_TIMEOUT_SECONDS = 600
 
-out = Console()
+out = Console(width=150)
 progress = Console(stderr=True)
 
 
@@ -146,18 +158,74 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.scale_out", description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", default="1,2,3", help="host counts to measure, comma-separated (default 1,2,3)")
     parser.add_argument("--documents", type=positive_int, default=3000, help="documents per run (default 3000)")
-    parser.add_argument("--repeats", type=positive_int, default=3, help="runs per host count; medians (default 3)")
+    parser.add_argument("--repeats", type=positive_int, help="runs per host count or configuration; medians "
+                                                             "(default 3; 1 with --failover)")
     parser.add_argument("--concurrency", type=positive_int, default=1, help="pool processes per host (default 1)")
     parser.add_argument("--batch-size", type=positive_int, default=64, help="max batch size (default 64)")
     parser.add_argument("--max-wait", type=float, default=0.1, help="batch wait, seconds (default 0.1)")
+    parser.add_argument("--failover", action="store_true", help="measure a Redis failover instead (~6 min)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here")
     return parser.parse_args()
 
 
+FAILOVER_MODES = [  # (label, producers confirm, arguments of the first master, partitioned rather than killed)
+    ("kill, no confirmation", False, (), False),
+    ("kill, min-replicas-to-write 1", False, ("--min-replicas-to-write", "1", "--min-replicas-max-lag", "10"), False),
+    ("kill, confirm + resend", True, (), False),
+    ("partition, confirm + resend", True, (), True),
+]
+
+
+def failover(args: argparse.Namespace) -> None:
+    cluster_pg = PostgresCluster().init()
+    reports: dict[str, list[FailoverReport]] = {label: [] for label, *_ in FAILOVER_MODES}
+    try:
+        for repeat in range(args.repeats):
+            for label, confirm, arguments, partition in FAILOVER_MODES:
+                root = Path(tempfile.mkdtemp(prefix="slimline-failover-"))
+                cluster = SentinelCluster(root / "redis", master_arguments=arguments).start()
+                try:
+                    report = run_failover(cluster, cluster_pg.create_database(f"failover_{uuid.uuid4().hex[:10]}"),
+                                          root, confirm=confirm, partition=partition)
+                finally:
+                    cluster.stop()
+                progress.print(f"repeat {repeat + 1}/{args.repeats}, {label}: {report.line()}")
+                reports[label].append(report)
+    finally:
+        cluster_pg.destroy()
+    table = Table(title=f"Redis failover under load: master killed after its replica lagged 1.5 s; "
+                        f"{args.repeats} run(s) each, medians of times ({os.cpu_count()} cores)")
+    for column in ("configuration", "replica behind (KB)", "promoted (s)", "work resumed (s)", "drained (s)",
+                   "accepted", "refused", "lost", "stored twice", "processed > once", "resent"):
+        table.add_column(column, justify="right")
+    for label, runs in reports.items():
+        def median(field: str) -> str:
+            return f"{statistics.median(getattr(run, field) for run in runs):.1f}"
+
+        table.add_row(label, f"{statistics.median(run.behind_bytes for run in runs) / 1024:.0f}", median("promoted_seconds"),
+                      median("resumed_seconds"), median("drained_seconds"),
+                      " ".join(str(run.ledger.accepted) for run in runs),
+                      " ".join(str(run.refused) for run in runs),
+                      " ".join(str(len(run.ledger.lost)) for run in runs),
+                      " ".join(str(len(run.ledger.doubled)) for run in runs),
+                      " ".join(str(run.ledger.processed_again) for run in runs),
+                      " ".join(str(run.resent) for run in runs))
+    out.print(table)
+    out.print("refused: documents whose enqueue raised (the producer was told; not counted as accepted); lost: "
+              "accepted, never stored")
+    if args.json:
+        args.json.write_text(json.dumps({label: [asdict(run) for run in runs] for label, runs in reports.items()},
+                                        indent=2, default=str))
+
+
 def main() -> None:
     args = parse_args()
+    args.repeats = args.repeats or (1 if args.failover else 3)
     if reason := postgres_binaries_missing():
         raise SystemExit(f"this benchmark needs PostgreSQL: {reason}")
+    if args.failover:
+        failover(args)
+        return
     host_counts = [int(value) for value in args.hosts.split(",")]
     root = Path(tempfile.mkdtemp(prefix="slimline-scale-out-"))
     cluster = PostgresCluster().init()

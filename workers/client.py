@@ -140,7 +140,10 @@ def _id_of(item: Any) -> str | None:
 
 
 def _check_back_pressure(client: redis.Redis, kind: Kind, settings: Settings) -> None:
-    length = int(client.llen(QUEUES[kind]))
+    try:
+        length = int(client.llen(QUEUES[kind]))
+    except (redis.ConnectionError, redis.TimeoutError):
+        return  # Redis failing over: the publish that follows waits for it (task_publish_retry_policy)
     if length >= settings.max_queue_length:
         raise QueueFull(
             f"queue {QUEUES[kind]!r} holds {length} messages (limit SLIMLINE_MAX_QUEUE_LENGTH="

@@ -92,9 +92,10 @@ class Node:
 
 
 class SentinelCluster:
-    def __init__(self, root: Path, sentinels: int = 3) -> None:
+    def __init__(self, root: Path, sentinels: int = 3, master_arguments: tuple[str, ...] = ()) -> None:
+        """``master_arguments`` go to the first master only (e.g. ``--min-replicas-to-write 1``)."""
         self.root = root
-        self.master = Node(root, "master", [])
+        self.master = Node(root, "master", [*master_arguments])
         self.master_proxy = TcpProxy(self.master.port)
         self.replica = Node(root, "replica", ["--replicaof", "127.0.0.1", str(self.master_proxy.port)])
         self.sentinels = [Node(root, f"sentinel{index}", [
