@@ -55,10 +55,12 @@ def test_a_faithful_description_passes(checker: GroundingChecker, language: str)
     ("de", GOOD["de"].replace("1,7 l", "1,7 Liter") + " Er wiegt 900 Gramm.", "invented_number"),
     ("fr", GOOD["fr"].replace("1,7 l", "1,7 litres").replace("2 200 W", "2 200 watts") + " Garantie 2 ans.",
      "invented_number"),
-    ("en", GOOD["en"] + " It is BPA-free.", "unsupported_claim"),
-    ("en", GOOD["en"] + " Comes with a two-year warranty.", "unsupported_claim"),
-    ("de", GOOD["de"] + " Aus recyceltem Edelstahl, TÜV-geprüft.", "unsupported_claim"),
-    ("fr", GOOD["fr"] + " Fabriqué en France.", "unsupported_claim"),
+    ("en", GOOD["en"] + " It is BPA-free.", "claim_health"),
+    ("en", GOOD["en"] + " Comes with a two-year warranty.", "claim_guarantee"),
+    ("de", GOOD["de"] + " Aus recyceltem Edelstahl.", "claim_environment"),
+    ("de", GOOD["de"] + " TÜV-geprüft.", "claim_guarantee"),
+    ("fr", GOOD["fr"] + " Fabriqué en France.", "claim_environment"),
+    ("en", GOOD["en"] + " It is dishwasher-safe.", "unsupported_claim"),
     ("en", GOOD["en"].replace("Kessel & Co", "Kesel & Co"), "brand_altered"),
     ("en", GOOD["en"].replace("Brew Electric Kettle", "The kettle"), "name_missing"),
     ("en", "Brew Electric Kettle. " + "It is a great kettle. " * 4, "repetition"),
@@ -81,4 +83,4 @@ def test_a_claim_the_attributes_support_passes_in_any_language(checker: Groundin
                "all'acqua per 80 minuti, anche dopo una nuotata al mare.")
     assert checker.check(english, SUNSCREEN, "en").passed
     assert checker.check(italian, SUNSCREEN, "it").passed
-    assert "unsupported_claim" in _codes(checker, italian + " Dermatologicamente testato.", "it", SUNSCREEN)
+    assert "claim_health" in _codes(checker, italian + " Dermatologicamente testato.", "it", SUNSCREEN)

@@ -30,7 +30,7 @@ def renderer() -> TemplateRenderer:
 
 @pytest.fixture(scope="module")
 def checker() -> GroundingChecker:
-    return GroundingChecker(detect_language=lambda texts: [(None, None)] * len(texts))
+    return GroundingChecker(detect_language=lambda texts: [(None, None)] * len(texts), use_ner=False)
 
 
 def test_the_samples_are_a_few_dozen_products_across_five_categories() -> None:
