@@ -243,8 +243,9 @@ def flag_accuracy(labelled: Sequence[dict[str, Any]]) -> dict[str, Any]:
     average_precision = None
     if 0 < sum(labels) < len(labels):
         precision, recall, thresholds = precision_recall_curve(labels, [row["score"] for row in scored])
-        curve = [{"threshold": float(threshold), "precision": float(p), "recall": float(r)}
-                 for p, r, threshold in zip(precision[:-1], recall[:-1], thresholds, strict=True)]
+        # sklearn's order (recall falling); the last point (precision 1, recall 0) has no threshold
+        curve = [{"threshold": float(threshold) if threshold is not None else None, "precision": float(p),
+                  "recall": float(r)} for p, r, threshold in zip(precision, recall, [*thresholds, None], strict=True)]
         average_precision = float(average_precision_score(labels, [row["score"] for row in scored]))
     return summary | {"scored": len(scored), "average_precision": average_precision, "pr_curve": curve}
 

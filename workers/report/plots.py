@@ -85,10 +85,12 @@ def confusion_matrix(language: str, confusion: dict[str, Any]) -> bytes:
     image = axes.imshow(matrix, cmap="Blues")
     axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     axes.set_yticks(range(len(labels)), labels)
+    darkest = max((count for values in matrix for count in values), default=0)
     for row, values in enumerate(matrix):
         for column, count in enumerate(values):
             if count:
-                axes.text(column, row, str(count), ha="center", va="center")
+                axes.text(column, row, str(count), ha="center", va="center",
+                          color="white" if count > darkest / 2 else "black")
     axes.set_xlabel("model")
     axes.set_ylabel("person")
     axes.set_title(f"Document classes, {language}: person vs model")
@@ -101,7 +103,7 @@ def precision_recall(flags: dict[str, Any]) -> bytes | None:
     if not curve:
         return None
     figure, axes = plt.subplots(figsize=(5, 4))
-    axes.step([p["recall"] for p in curve], [p["precision"] for p in curve], where="post")
+    axes.plot([p["recall"] for p in curve], [p["precision"] for p in curve], drawstyle="steps-post")  # as sklearn
     axes.set_xlim(0, 1.02)
     axes.set_ylim(0, 1.02)
     axes.set_xlabel("recall")
