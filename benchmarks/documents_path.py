@@ -348,7 +348,8 @@ class NaiveDeployment:
         self.log_path = root / f"{baseline.name}-worker.log"
         env = {**os.environ, NAIVE_BROKER_VARIABLE: redis_url, NAIVE_DB_VARIABLE: str(self.database),
                "PYTHONPATH": str(REPO_ROOT), **baseline.env}
-        command = [baseline.python, "-m", "celery", "-A", baseline.app, "worker",
+        # Each baseline on a queue of its own (Celery's default would be "celery" for both).
+        command = [baseline.python, "-m", "celery", "-A", baseline.app, "worker", "--queues", baseline.name,
                    "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "INFO",
                    "--hostname", f"{baseline.name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle"]
         self.log = self.log_path.open("ab")
@@ -375,7 +376,8 @@ class NaiveDeployment:
         started = time.perf_counter()
         with self.app.producer_or_acquire() as producer:
             for item in documents(texts, prefix):
-                self.app.send_task(self.baseline.task, args=[item["id"], item["text"]], producer=producer)
+                self.app.send_task(self.baseline.task, args=[item["id"], item["text"]], queue=self.baseline.name,
+                                   producer=producer)
         deadline = time.monotonic() + DRAIN_TIMEOUT_SECONDS
         with sqlite3.connect(self.database, timeout=60) as connection:
             while connection.execute("SELECT count(*) FROM naive_results WHERE id LIKE ?",
