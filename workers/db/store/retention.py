@@ -29,15 +29,17 @@ class Removed:
     results: int = 0
     rejections: int = 0
     dead_letters: int = 0
-    batch_stats: int = 0
+    batch_stats: int | None = None  # None: not a purge (an erasure has no batch statistics to remove)
 
     def as_dict(self) -> dict[str, int]:
-        return {"results": self.results, "rejections": self.rejections, "dead_letters": self.dead_letters,
-                "batch_stats": self.batch_stats}
+        counts = {"results": self.results, "rejections": self.rejections, "dead_letters": self.dead_letters}
+        return counts if self.batch_stats is None else counts | {"batch_stats": self.batch_stats}
 
     def __add__(self, other: Removed) -> Removed:
+        batch_stats = None if self.batch_stats is None and other.batch_stats is None else \
+            (self.batch_stats or 0) + (other.batch_stats or 0)
         return Removed(self.results + other.results, self.rejections + other.rejections,
-                       self.dead_letters + other.dead_letters, self.batch_stats + other.batch_stats)
+                       self.dead_letters + other.dead_letters, batch_stats)
 
 
 
