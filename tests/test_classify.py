@@ -144,7 +144,7 @@ def test_bad_labelled_lines_name_the_line(tmp_path: Path) -> None:
 def test_labels_file_errors_name_the_line(tmp_path: Path) -> None:
     labels = read_labels(DEFAULT_LABELS_PATH)
     assert list(labels) == ["invoice", "contract", "complaint", "medical", "order", "hr"]
-    assert all(len(descriptions) == 10 for descriptions in labels.values())
+    assert all(len(descriptions) == 15 for descriptions in labels.values())
     path = tmp_path / "labels.txt"
     path.write_text("invoice: a bill\njust words\n")
     with pytest.raises(LabelsFileError, match="labels.txt:2"):
