@@ -168,19 +168,25 @@ def train_classifier(labelled_jsonl: Path, out_dir: Path, encoder: Encoder | Non
     rows = read_labelled(labelled_jsonl)
     if encoder is None:
         encoder = encoder_from_settings(get_settings())
-    embeddings = embed(encoder, [row.text for row in rows], [row.language for row in rows], progress)
+    texts = [row.text for row in rows]
+    # Measured on the pipeline's vectors (from sentences); fitted on those and on whole-text vectors of the
+    # same documents: over three seeds of this split that head scored 0.978 on sentence vectors, as a head
+    # fitted and measured on whole texts did, against 0.964 for one fitted on sentence vectors alone.
+    embeddings = embed(encoder, texts, [row.language for row in rows], progress)
+    whole = np.concatenate([encoder.encode(texts[i : i + _EMBED_CHUNK]) for i in range(0, len(texts), _EMBED_CHUNK)])
     train, test = split(rows, test_fraction, seed)
     labels = [row.label for row in rows]
     train_labels = [labels[i] for i in train]
     test_labels = [labels[i] for i in test]
     test_languages = [rows[i].language for i in test]
 
-    head = fit_head(embeddings[train], train_labels)
+    head = fit_head(np.vstack([embeddings[train], whole[train]]), train_labels * 2)
     metrics = {"trained": scores(test_labels, list(head.predict(embeddings[test])), test_languages)}
     for per_class in FEW_SHOT_SIZES:
         picked = few_shot_indices(train_labels, per_class, seed)
         if picked is not None:
-            small = fit_head(embeddings[train][picked], [train_labels[i] for i in picked])
+            small = fit_head(np.vstack([embeddings[train][picked], whole[train][picked]]),
+                             [train_labels[i] for i in picked] * 2)
             metrics[f"trained_{per_class}_per_class"] = scores(
                 test_labels, list(small.predict(embeddings[test])), test_languages)
     zero_shot = ZeroShotClassifier(encoder, labels_path) if labels_path is not None else None
@@ -192,7 +198,8 @@ def train_classifier(labelled_jsonl: Path, out_dir: Path, encoder: Encoder | Non
     classes = [str(label) for label in head.classes_]
     config = {
         "encoder": encoder.info.model,
-        "head": {"kind": "logistic_regression", "C": REGULARIZATION_C, "class_weight": "balanced"},
+        "head": {"kind": "logistic_regression", "C": REGULARIZATION_C, "class_weight": "balanced",
+                 "fitted_on": "sentence and whole-text vectors"},
         "trained_on": {"file": labelled_jsonl.name, "rows": len(train), "held_out": len(test),
                        "test_fraction": test_fraction, "seed": seed},
         "metrics": metrics,
