@@ -82,6 +82,16 @@ def test_sentence_spans_slice_back_in_any_script() -> None:
     ]
 
 
+@pytest.mark.parametrize(("language", "text", "sentences"), [
+    ("es", "Pedido n.º PC-2024-118: envíen 40 sillas. Importe total: 3.480,00 €.",
+     ["Pedido n.º PC-2024-118: envíen 40 sillas.", "Importe total: 3.480,00 €."]),
+    ("it", "Fattura n. 12 del 3 maggio. Grazie.", ["Fattura n. 12 del 3 maggio.", "Grazie."]),
+    ("en", "Thanks. 3 items were sent.", ["Thanks.", "3 items were sent."]),
+])
+def test_a_boundary_after_an_abbreviation_is_no_sentence_end(language: str, text: str, sentences: list[str]) -> None:
+    assert [text[start:end] for start, end in sentence_spans(text, language)] == sentences
+
+
 def test_empty_and_wordless_texts_give_empty_summaries(encoder) -> None:
     summaries = ExtractiveSummarizer(encoder)(["", "----\n***"], [None, "en"])
     assert [s.sentences for s in summaries] == [[], []]

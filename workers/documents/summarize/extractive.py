@@ -4,8 +4,9 @@ that a second sentence saying the same as the first loses to one that adds somet
 Cost is bounded on long documents: at most ``max_candidates`` sentences, spread evenly over the
 document, are embedded; the candidates of a whole batch of documents go to the encoder in one call.
 
-Encode once: the candidates' vectors also give the document's vector (:func:`document_vectors`, their
-normalized mean), so the documents pipeline embeds each document once for its class and its summary.
+Encode once (:func:`encode_sentences`): the same encoder call also embeds the document's short lines, and
+the weighted mean of all its sentence vectors is the document's vector, so the documents pipeline embeds
+each document once for its class and its summary.
 """
 
 from __future__ import annotations
