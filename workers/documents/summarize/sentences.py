@@ -16,7 +16,8 @@ _UNKNOWN_LANGUAGE = "xx"
 # with an ordinal sign ("Pedido n.º 118", "la page 3 de l'art. suivant"), or a number follows a short
 # abbreviation ("Fattura n. 12", "Nr. 5"). Such a boundary is no sentence end.
 _CONTINUES = re.compile(r"[^\S\n]*(?:[a-zß-ÿ]|[º°ª])")
-_NUMBER_AFTER_ABBREVIATION = re.compile(r"(?:^|\s)\w{1,3}\.[^\S\n]*$")
+_NUMBER_AFTER_ABBREVIATION = re.compile(r"(?<!\w)\w{1,3}\.[^\S\n]*$")
+_ABBREVIATION_WINDOW = 12  # characters before a boundary in which to look for the abbreviation
 _NUMBER = re.compile(r"[^\S\n]*\d")
 
 
@@ -47,6 +48,6 @@ def _segments(text: str, language: str | None) -> list[tuple[int, int]]:
 
 
 def _continues(text: str, previous: tuple[int, int], start: int) -> bool:
-    before = text[previous[0] : previous[1]]
+    window = max(previous[0], previous[1] - _ABBREVIATION_WINDOW)
     return bool(_CONTINUES.match(text, start)) or (
-        bool(_NUMBER_AFTER_ABBREVIATION.search(before)) and bool(_NUMBER.match(text, start)))
+        bool(_NUMBER_AFTER_ABBREVIATION.search(text, window, previous[1])) and bool(_NUMBER.match(text, start)))
