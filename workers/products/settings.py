@@ -3,6 +3,8 @@ documents: ``SLIMLINE_GENERATOR__<FIELD>`` (workers/shared/generator/settings.py
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
 from workers.runtime.batch_policy import BatchPolicy
@@ -21,3 +23,6 @@ class ProductsSettings(BatchPolicy):
     batch_token_budget: int = Field(default=4096, ge=1)
     min_chars: int = Field(default=60, ge=1)
     max_chars: int = Field(default=1200, ge=1)
+    # A shop's own list of superlatives and fluff for the grounding check (same format as
+    # workers/products/data/fluff.json); None: the bundled list.
+    fluff_path: Path | None = None
