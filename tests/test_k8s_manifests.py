@@ -5,7 +5,6 @@ that outlasts their shutdown, and listLength sized with the pods' prefetch count
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pytest
 import yaml
 
 from schemas import Kind
+from workers.lifecycle.steps import prefetch_multiplier
 from workers.settings import Settings
 
 K8S = Path(__file__).resolve().parents[1] / "deploy" / "k8s"
@@ -97,15 +97,12 @@ def option(command: list[str], name: str, default: str) -> str:
 
 
 def prefetch_per_pod(deployment: dict[str, Any]) -> int:
-    """What one worker pod takes out of its queue before processing it, as `slimline worker` sets Celery's prefetch
-    (workers/cli/worker.py): one batch per pool process plus one filling up, within the byte budget."""
+    """What one worker pod takes out of its queue before processing it: Celery's prefetch as the worker's
+    bootstep sizes it (workers/lifecycle/steps.py) for the Deployment's queue and --concurrency."""
     command = worker_container(deployment)["command"]
     concurrency = int(option(command, "--concurrency", "2"))
-    settings = Settings()
-    batch = settings.batch_policy(Kind(option(command, "--queues", "documents"))).max_batch_size
-    by_count = (concurrency + 1) * batch
-    by_bytes = max(settings.worker_prefetch_bytes // settings.max_message_bytes, concurrency + 1)
-    return math.ceil(min(by_count, by_bytes) / concurrency) * concurrency
+    kind = Kind(option(command, "--queues", "documents").removesuffix(".escalate"))
+    return prefetch_multiplier(Settings(), [kind], concurrency) * concurrency
 
 
 def test_every_manifest_is_valid_against_the_kubernetes_schemas() -> None:
@@ -142,8 +139,10 @@ def test_a_worker_deployment_per_queue_as_pid_1_with_a_grace_period_that_outlast
     for name, deployment in deployments.items():
         container = worker_container(deployment)
         command = container["command"]
-        # Exec form: the worker process itself is PID 1 and gets the kubelet's SIGTERM (no shell in between).
-        assert isinstance(command, list) and command[:2] == ["slimline", "worker"], name
+        # Exec form: celery itself is PID 1 and gets the kubelet's SIGTERM (no shell in between).
+        assert isinstance(command, list) and command[:4] == ["celery", "-A", "tasks.app", "worker"], name
+        assert option(command, "--queues", "") == deployment["metadata"]["annotations"]["slimline.dev/queue"], name
+        assert option(command, "--hostname", "").endswith("@%h"), name  # each pod its own Celery node
         assert not {"sh", "bash", "-c"} & set(command) and "args" not in container, name
         # SIGTERM must stay Celery's warm shutdown: the running batch finishes. A soft shutdown (REMAP_SIGTERM)
         # would not wait for it: celery-batches' requests never reach Celery's active requests.
@@ -152,7 +151,7 @@ def test_a_worker_deployment_per_queue_as_pid_1_with_a_grace_period_that_outlast
         assert grace > KUBERNETES_DEFAULT_GRACE_SECONDS, name
         assert container["readinessProbe"]["httpGet"]["path"] == "/ready", name
         queue = deployment["metadata"]["annotations"]["slimline.dev/queue"]
-        assert ("--tier" in command) == queue.endswith(".escalate"), name
+        assert (option(command, "--tier", "compact") == "escalated") == queue.endswith(".escalate"), name
     assert by_kind("Deployment")["slimline-worker-products"]["spec"]["template"]["spec"][
         "terminationGracePeriodSeconds"] >= 300  # generation: a batch can take minutes
 

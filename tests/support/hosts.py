@@ -144,11 +144,6 @@ class TcpProxy:
                 sock.close()
 
 
-def prefetch_multiplier(concurrency: int, max_batch_size: int) -> int:
-    """As ``slimline worker`` sets it (workers/cli/worker.py): one batch per pool process plus one filling up."""
-    return max(1, -(-(concurrency + 1) * max_batch_size // concurrency))
-
-
 class Host:
     """One worker host: ``celery -A tasks.app worker --hostname <name>@%h`` in its own process group,
     reaching Redis through its own :class:`TcpProxy` (or ``redis_url``, when given: a Sentinel URL)."""
@@ -165,8 +160,7 @@ class Host:
         self.log_path = log_dir / f"{name}.log"
         self.command = [sys.executable, "-m", "celery", "-A", "tasks.app", "worker", "--queues", queues,
                         "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "INFO",
-                        "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle",
-                        "--prefetch-multiplier", str(prefetch_multiplier(concurrency, max_batch_size))]
+                        "--hostname", f"{name}@%h", "--without-gossip", "--without-mingle"]
         self.process: subprocess.Popen[bytes] | None = None
         self.frozen = False
 
