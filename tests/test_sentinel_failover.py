@@ -28,7 +28,7 @@ from workers.runtime.sentinel import SentinelChannel
 from workers.settings import Settings
 
 # Kill → the Sentinels promote (down-after 1 s) → workers reconnect (Celery retries after 2 s, then 4 s) → a
-# probe is stored: 6.5–7.4 s measured here (README, "Redis failover"); the bound leaves room for a slow CI host.
+# probe is stored: 6.8–8.5 s measured here (README, "Redis failover"); the bound leaves room for a slow CI host.
 RESUME_BOUND_SECONDS = 20
 
 
