@@ -12,9 +12,10 @@
 ``app`` holds them all (``train`` and ``flags`` as groups, ``backtest`` as a command); ``train_app``
 and ``flags_app`` can also be mounted on their own.
 
-Exit codes: 0 done; 1 not found (no decision for that transaction id); 2 usage error (typer), or an
-unknown review status; 3 the database cannot be reached, or the private
-Redis of a replay cannot start; 4 an input file (labelled history, rules, model) cannot be used.
+Exit codes: 0 done; 1 not found (no decision for that transaction id); 2 usage error (typer), an
+unknown review status, or a threshold policy that is not a share in (0, 1) or is given twice; 3 the
+database cannot be reached, or the private Redis of a replay cannot start; 4 an input file (labelled
+history, rules, model) cannot be used, or the history holds too little fraud to train and measure on.
 """
 
 from __future__ import annotations
@@ -86,8 +87,9 @@ def _read(path: Path) -> tuple[list[Any], Any]:
 def simulate_command(
     output: Annotated[Path, typer.Argument(help="Where to write the labelled JSON lines.")],
     accounts: int = typer.Option(2000, min=1), days: int = typer.Option(60, min=1), seed: int = typer.Option(7),
-    difficulty: Annotated[float, typer.Option(min=0.0, max=1.0, help="0 easy .. 1 hard: how far fraud behaviour "
-                                              "departs from the account's, and how often customers behave alike.")] = 0.5,
+    difficulty: Annotated[float, typer.Option(
+        min=0.0, max=1.0, help="0 easy .. 1 hard: how far fraud behaviour departs from the account's, and how "
+                               "often customers behave alike.")] = 0.5,
 ) -> None:
     """Write a simulated labelled history (see workers/transactions/simulator.py)."""
     from workers.transactions.simulator import SimulationConfig, simulate, write_jsonl
@@ -153,7 +155,8 @@ def train_risk_command(
     try:
         card = train_risk(items, labels, out_dir, manifest_dir, zone=ZoneInfo(settings.transactions.timezone),
                           source=file_source(labelled), plan=plan,
-                          progress=lambda message: err.print(f"[dim]{escape(message)}[/dim]", highlight=False))
+                          progress=lambda message: err.print(f"[dim]{escape(message)}[/dim]", highlight=False,
+                                                             soft_wrap=True))
     except (ValueError, RiskModelError) as error:
         fail(str(error), BAD_INPUT)
     except RuntimeError as error:  # the private Redis for the replay did not start
@@ -182,7 +185,7 @@ def _print_card(card: dict[str, Any]) -> None:
     out.print(f"chosen by cross-validation: {chosen}, {training['rounds']} rounds; refit on "
               f"{training['refit_on']['transactions']} transactions ({training['refit_on']['fraud']} fraudulent)")
     groups = card["importance"]["gain_share_by_group"]
-    top = list(card["importance"]["gain_share"].items())[:5]
+    top = card["importance"]["gain_share"][:5]
     out.print("gain: " + ", ".join(f"{name} {share:.0%}" for name, share in groups.items()) + "; top features: "
               + ", ".join(f"{name} {share:.0%}" for name, share in top))
 

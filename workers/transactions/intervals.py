@@ -70,9 +70,11 @@ class Bootstrap:
         self.points = {name: ranking.metrics(np.ones(len(labels))) for name, ranking in rankings.items()}
         rng = np.random.default_rng(seed)
         self.draws: dict[str, np.ndarray] = {name: np.empty((resamples, len(METRICS))) for name in scores}
+        self.base_rates = np.empty(resamples)
         for r in range(resamples):
             weights = np.bincount(rng.integers(group_count, size=group_count), minlength=group_count)[group_index]
             weights = weights.astype(np.float64)
+            self.base_rates[r] = np.sum(weights * labels) / max(np.sum(weights), 1.0)
             for name, ranking in rankings.items():
                 self.draws[name][r] = ranking.metrics(weights)
 
@@ -87,6 +89,14 @@ class Bootstrap:
         deltas = self.draws[name][:, column] - self.draws[other][:, column]
         low, high = np.nanpercentile(deltas, [2.5, 97.5])
         point = self.points[name][column] - self.points[other][column]
+        return Interval(float(point), float(low), float(high))
+
+    def share_of_lift(self, name: str, without: str) -> Interval:
+        """How much of ``name``'s average precision above the base rate is lost in ``without``."""
+        full, reduced = self.draws[name][:, 0], self.draws[without][:, 0]
+        shares = (full - reduced) / (full - self.base_rates)
+        low, high = np.nanpercentile(shares, [2.5, 97.5])
+        point = (self.points[name][0] - self.points[without][0]) / (self.points[name][0] - self.base_rate)
         return Interval(float(point), float(low), float(high))
 
     def summary(self, name: str) -> dict[str, dict[str, float]]:

@@ -31,7 +31,7 @@ component. The simulator does not know how a bank's own signals relate to fraud,
 relation at all: they are drawn the same way for every row, and what they are worth has to be learnt
 from the bank's labelled history.
 
-Fraud (label 1), injected as episodes on about 0.3 % of account-days (about 0.4 % of payments):
+Fraud (label 1), injected as episodes on about 0.3 % of account-days (about 0.5 % of payments):
 - card testing: several small online payments (the app-store amounts) within minutes, each at a
   webshop or digital merchant the account never used, sometimes followed by one or two online purchases;
 - stolen card: a few ordinary payments (everyday categories, everyday amounts) within hours at merchants
@@ -377,7 +377,8 @@ def _legit_day(rng: random.Random, account: _Account, day: datetime, index: int,
             payee = rng.choice(account.suppliers) if rng.random() < 0.7 else _payee_iban(rng, home)
             yield write(account, _daytime(rng, day), amount, channel="transfer", country=home, iban=payee)
     if rng.random() < behaviour.mix(0.006, 0.012):  # a large one-off transfer (a car, a deposit, a holiday home)
-        yield from _large_transfers(rng, account, _daytime(rng, day), country_now, write, count=1 + (rng.random() < 0.25))
+        yield from _large_transfers(rng, account, _daytime(rng, day), country_now, write,
+                                    count=1 + (rng.random() < 0.25))
     if rng.random() < 0.001:  # a large cash withdrawal
         amount = _near_threshold_amount(rng) if rng.random() < 0.3 else rng.uniform(1000, 9000)
         yield write(account, _daytime(rng, day), amount, channel="atm", country=country_now)

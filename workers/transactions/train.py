@@ -4,7 +4,10 @@ Input: JSON lines, each a transaction in the contract plus ``"label": 0|1`` (and
 ``"scenario"``, ignored). Features are computed exactly as live (signals.featurize) on a private Redis,
 in timestamp order, so each row sees only earlier transactions.
 
-How the shipped model is made (:func:`fit`), on all the labelled history:
+How the shipped model is made (:func:`fit`), on all the labelled history after a warm-up (the first
+7 days of a replay start from empty account state, unlike anything live; they build the state and are
+not trained on), with ``account_age_days`` left out (in a replay it counts the days since the history
+began: a calendar clock, not an age):
 1. Time-ordered cross-validation chooses the number of boosting rounds and the few hyperparameters that
    matter on rare fraud: ``num_leaves``, ``min_sum_hessian_in_leaf`` (min_child_weight) and
    ``scale_pos_weight`` (class weighting). The history is cut into ``folds + 1`` blocks in time order;
@@ -332,18 +335,20 @@ def evaluate(history: History, plan: TrainingPlan, fits: dict[str, Fit] | None =
 
 
 def importance(fit_result: Fit, features: list[str]) -> dict[str, Any]:
-    """Share of the total split gain per feature, and per group (account history, transaction, metadata)."""
+    """Share of the total split gain per feature (strongest first), and per group: the account's history
+    (the Redis features), the transaction itself, the bank's metadata."""
     gains = fit_result.booster.feature_importance("gain")
     total = float(gains.sum()) or 1.0
     names = [features[c] for c in fit_result.columns]
-    shares = {name: round(float(gain) / total, 4) for name, gain in sorted(zip(names, gains, strict=True),
-                                                                            key=lambda pair: -pair[1])}
+    shares = [(name, round(float(gain) / total, 4)) for name, gain in sorted(zip(names, gains, strict=True),
+                                                                              key=lambda pair: -pair[1])]
     groups = {"account_history": 0.0, "transaction": 0.0, "bank_metadata": 0.0}
-    for name, share in shares.items():
+    for name, share in shares:
         group = ("bank_metadata" if name.startswith("meta.") else
                  "account_history" if name in HISTORY_FEATURES else "transaction")
         groups[group] += share
-    return {"gain_share": shares, "gain_share_by_group": {k: round(v, 4) for k, v in groups.items()}}
+    return {"gain_share": [[name, share] for name, share in shares],
+            "gain_share_by_group": {k: round(v, 4) for k, v in groups.items()}}
 
 
 # -- the model directory -------------------------------------------------------------------------------------
@@ -386,6 +391,11 @@ def train_from_history(history: History, out_dir: Path, manifest_dir: Path, *, s
     onnx_model = onnxmltools.convert_lightgbm(booster, zipmap=False, target_opset=15,
                                               initial_types=[("input", FloatTensorType([None, len(history.features)]))])
     onnx_model.graph.name = MODEL_NAME  # the converter names it with a random id; same trees, same bytes
+    # ... and lists the opsets in set order, which changes with Python's hash seed: sort them.
+    opsets = sorted((opset.domain, opset.version) for opset in onnx_model.opset_import)
+    del onnx_model.opset_import[:]
+    for domain, opset_version in opsets:
+        onnx_model.opset_import.add(domain=domain, version=opset_version)
     (out_dir / ONNX_FILE).write_bytes(onnx_model.SerializeToString())
     onnx_version = _sha256(out_dir / ONNX_FILE)[:12]
     everything = slice(0, len(labels))
