@@ -89,7 +89,7 @@ def test_a_tampered_model_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_model_trained_on_earlier_history_beats_the_rules_on_a_later_slice(history: History) -> None:
-    report, fits = evaluate(history, SMALL)
+    report, model_fit = evaluate(history, SMALL)
     later = slice(len(history.labels) - report["measured_on"]["transactions"], None)
     assert report["trained_on"]["to"] < report["measured_on"]["from"]
     rules = RuleSet.load()
@@ -97,7 +97,7 @@ def test_a_model_trained_on_earlier_history_beats_the_rules_on_a_later_slice(his
                            for signals, item in zip(history.signals[later], history.items[later], strict=True)],
                           dtype=np.float64)
     labels = history.labels[later]
-    result = Bootstrap(labels, {"model": fits["model"].score(history.matrix[later]), "rules": rule_level},
+    result = Bootstrap(labels, {"model": model_fit.score(history.matrix[later]), "rules": rule_level},
                        history.accounts[later], resamples=300)
     assert labels.sum() >= 100
     model, rules_alone = result.interval("model"), result.interval("rules")

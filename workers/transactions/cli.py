@@ -176,7 +176,8 @@ def _print_card(card: dict[str, Any]) -> None:
     for name, m in evaluation["metrics"].items():
         table.add_row(name.replace("_", " "), f"{m['value']:.3f}", f"{m['low']:.3f} - {m['high']:.3f}")
     for action, realised in evaluation["thresholds_realised"].items():
-        table.add_row(f"{action} threshold: flags", f"{realised['share_of_legitimate']:.3%} of legitimate",
+        table.add_row(f"{action} threshold: flags", f"{realised['share_of_all']:.3%} of all, "
+                      f"{realised['share_of_legitimate']:.3%} of legitimate",
                       f"policy {realised['target']}; recall {realised['recall']:.3f}")
     out.print(table)
     training = card["training"]

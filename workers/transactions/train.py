@@ -232,6 +232,8 @@ def build_history(items: list[Transaction], labels: np.ndarray, zone: ZoneInfo =
 def time_folds(seconds: np.ndarray, labels: np.ndarray, folds: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Expanding-window folds over rows in time order: (training rows, scored rows) per fold."""
     blocks = np.array_split(np.arange(len(seconds)), folds + 1)
+    if any(len(block) == 0 for block in blocks):
+        raise LabelledFileError(f"{len(seconds)} transactions after the warm-up: too few for {folds} folds")
     result = []
     for k in range(1, folds + 1):
         scored = blocks[k]
@@ -271,7 +273,7 @@ def fit(history: History, rows: slice, plan: TrainingPlan, columns: list[int] | 
     if unknown:
         raise ValueError(f"monotone constraint on unknown feature(s): {', '.join(sorted(unknown))}")
     warm = int(np.searchsorted(history.seconds, history.seconds[0] + plan.warm_up_days * 86_400))
-    rows = slice(max(rows.start or 0, warm), rows.stop)
+    rows = slice(max(rows.start or 0, warm), len(history.labels) if rows.stop is None else rows.stop)
     matrix, labels = history.matrix[rows][:, columns], history.labels[rows]
     for name in set(plan.unused) & set(names):
         matrix[:, names.index(name)] = np.nan  # constant: LightGBM never splits on it
@@ -304,20 +306,17 @@ def fit(history: History, rows: slice, plan: TrainingPlan, columns: list[int] | 
                out_of_fold={"transactions": len(scored_rows), "fraud": int(labels[scored_rows].sum())}, rows=rows)
 
 
-def evaluate(history: History, plan: TrainingPlan, fits: dict[str, Fit] | None = None,
-             progress: Callable[[str], None] = lambda message: None) -> tuple[dict[str, Any], dict[str, Fit]]:
-    """Fit on the history before the holdout, measure on the holdout. ``fits`` (name -> Fit on the
-    earlier rows) are measured beside it, with the same resamples."""
+def evaluate(history: History, plan: TrainingPlan,
+             progress: Callable[[str], None] = lambda message: None) -> tuple[dict[str, Any], Fit]:
+    """Fit on the history before the holdout, measure on the holdout; the report and that model."""
     cut = int(len(history.labels) * (1 - plan.holdout))
     earlier, later = slice(0, cut), slice(cut, None)
     if history.labels[later].sum() == 0:
         raise LabelledFileError("the later period held out for evaluation has no fraudulent transaction: more "
                                 "labelled history is needed")
-    fits = {"model": fit(history, earlier, plan, progress=progress), **(fits or {})}
-    model = fits["model"]
+    model = fit(history, earlier, plan, progress=progress)
     labels, scores = history.labels[later], model.score(history.matrix[later])
-    bootstrap = Bootstrap(labels, {name: f.score(history.matrix[later]) for name, f in fits.items()},
-                          history.accounts[later], resamples=plan.resamples)
+    bootstrap = Bootstrap(labels, {"model": scores}, history.accounts[later], resamples=plan.resamples)
     realised = {}
     for action, target in (("review", plan.policy.review), ("block", plan.policy.block)):
         flagged = scores >= model.thresholds[action]
@@ -331,7 +330,7 @@ def evaluate(history: History, plan: TrainingPlan, fits: dict[str, Fit] | None =
         "base_rate": round(bootstrap.base_rate, 5), "metrics": bootstrap.summary("model"),
         "thresholds_realised": realised, "chosen": {k: model.params[k] for k in plan.search}, "rounds": model.rounds,
     }
-    return report | {"bootstrap": bootstrap}, fits
+    return report, model
 
 
 def importance(fit_result: Fit, features: list[str]) -> dict[str, Any]:
@@ -378,7 +377,6 @@ def train_from_history(history: History, out_dir: Path, manifest_dir: Path, *, s
     labels = history.labels
     progress("evaluation: the procedure on the earlier period, measured on the later one")
     evaluation, _ = evaluate(history, plan, progress=progress)
-    evaluation.pop("bootstrap")
     progress("the shipped model: the procedure on all the history")
     final = fit(history, slice(0, len(labels)), plan, progress=progress)
     booster = final.booster
