@@ -40,6 +40,15 @@ REASON_CODES = frozenset({
     "repetition",          # a loop: repeated phrases or sentences
     "markup",              # chat tokens, braces, Markdown, links or e-mail addresses
 })
+# The codes the check had before the labelled set (workers/products/data/grounding/) existed.
+LEGACY_CODES = frozenset(REASON_CODES)
+
+# Which kind of error of the labelled set each reason code reports (benchmarks/products_grounding.py).
+KIND_OF_CODE = {
+    "invented_number": "unbound_number", "invented_unit": "unbound_number", "number_format": "unbound_number",
+    "unsupported_claim": "invented_feature", "unsupported_attribute": "invented_feature",
+    "brand_altered": "invented_name", "wrong_language": "wrong_language",
+}
 
 
 
