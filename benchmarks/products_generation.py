@@ -122,7 +122,8 @@ def quality(pipeline: ProductPipeline, sample: list[Product], batch_size: int, t
                     reasons[language].update({r["code"] for r in attempt["reasons"]})
                 written.append({"product_id": product.id, "language": language, "path": description["path"],
                                 "text": description["text"],
-                                "attempts": [[r["code"] for r in a["reasons"]] for a in attempts]})
+                                "attempts": [{"text": a.get("text"), "codes": [r["code"] for r in a["reasons"]]}
+                                             for a in attempts]})
     seconds = time.perf_counter() - started
     if texts:
         texts.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in written), encoding="utf-8")
@@ -153,13 +154,36 @@ def run_variant(variant: Variant, args: argparse.Namespace) -> dict[str, Any]:
     pipeline = ProductPipeline(Settings(generator={"threads": args.threads, "languages": list(LANGUAGES)},
                                         products={"prompt": variant.prompt}), generator=generator)
     sample = sample_pairs(all_products, args.pairs_per_language)
-    texts = args.texts_dir / f"{str(variant).replace(':', '_')}.jsonl" if args.texts_dir else None
+    texts = args.texts_dir / f"{str(variant).replace(':', '+')}.jsonl" if args.texts_dir else None
     report["quality"] = quality(pipeline, sample, settings.products.max_batch_size, texts)
     languages_per_product = statistics.mean(len(p.languages) for p in all_products)
     report["products_per_hour"] = report["quality"]["pairs_per_hour"] / languages_per_product
     report["generated_tokens"] = generator.stats.generated_tokens
     report["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return report
+
+
+def rescore(texts_dir: Path) -> None:
+    """Judge the texts a earlier run wrote (--texts-dir) with the grounding check of this checkout: a slot is the
+    model's if its first attempt passes, or that fails and its greedy retry passes. The retry is greedy on the same
+    prompt, so it is the text the pipeline would write again; a slot whose first attempt passed the old check
+    has no retry on file and counts as a template if the new check rejects it (an underestimate)."""
+    checker = ProductPipeline(Settings(generator={"languages": []})).checker
+    by_id = {p.id: p for p in products()}
+    print("rescored with the check of this checkout: model-written slots passing, per language")
+    print(f"{'variant':34} " + " ".join(f"{lang:>8}" for lang in LANGUAGES))
+    for path in sorted(texts_dir.glob("*.jsonl")):
+        counts: dict[str, Counter[str]] = defaultdict(Counter)
+        for line in path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            product, language = by_id[row["product_id"]], row["language"]
+            counts[language]["pairs"] += 1
+            texts = [a["text"] for a in row["attempts"] if a.get("text") is not None]
+            verdicts = [checker.check(text, product, language).passed for text in texts]
+            counts[language]["first"] += bool(verdicts[:1] == [True])
+            counts[language]["model"] += bool(verdicts and (verdicts[0] or (len(verdicts) > 1 and verdicts[1])))
+        cells = [f"{counts[lang]['model']:>3}/{counts[lang]['pairs']:<2}({counts[lang]['first']:>2})" for lang in LANGUAGES]
+        print(f"{path.stem.replace('+', ':'):34} " + " ".join(f"{c:>8}" for c in cells))
 
 
 def print_table(reports: list[dict[str, Any]], per_language: int) -> None:
@@ -193,10 +217,15 @@ def main() -> None:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--texts-dir", type=Path, help="write every generated text here, one JSONL per variant")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument("--rescore", type=Path, metavar="TEXTS_DIR",
+                        help="generate nothing: judge the texts of an earlier --texts-dir run with this checkout's check")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one variant, print its JSON report
     args = parser.parse_args()
     if args.texts_dir:
         args.texts_dir.mkdir(parents=True, exist_ok=True)
+    if args.rescore:
+        rescore(args.rescore)
+        return
     if args.one:
         print("REPORT " + json.dumps(run_variant(Variant.parse(args.one), args)), flush=True)
         return

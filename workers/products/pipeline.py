@@ -150,7 +150,9 @@ class ProductPipeline:
             return
         text = _clean(generation.text, truncated=generation.finish == "length")
         verdict = self.checker.check(text, slot.product, slot.language, slot.facts)
-        attempt.update(verdict="pass" if verdict.passed else "fail", reasons=[f.to_dict() for f in verdict.reasons])
+        # The text of every attempt is kept: a reviewer sees why one fell back, a benchmark can judge it again.
+        attempt.update(text=text, verdict="pass" if verdict.passed else "fail",
+                       reasons=[f.to_dict() for f in verdict.reasons])
         slot.attempts.append(attempt)
         if verdict.passed:
             slot.text, slot.verdict, slot.fallback = text, verdict, None
