@@ -19,7 +19,7 @@ from workers.shared.generator.grammar import numbers_only_grammar  # noqa: E402
 from workers.shared.generator.llama_cpp import LlamaCppGenerator, make_llama_cpp_generator  # noqa: E402
 from workers.shared.generator.model_file import resolve_model_file  # noqa: E402
 from workers.products.grounding import REASON_CODES  # noqa: E402
-from workers.products.pipeline import ProductPipeline, build_pipeline  # noqa: E402
+from workers.products.pipeline import ProductPipeline, build_pipeline, escalated_settings  # noqa: E402
 from workers.shared.quantities import find_numbers  # noqa: E402
 from workers.shared.vocabulary import default_vocabulary  # noqa: E402
 from workers.settings import Settings  # noqa: E402
@@ -150,3 +150,25 @@ def test_the_file_as_shipped_runs_too_and_no_converted_file_is_left(generator: L
         assert not list(Path(tempfile.gettempdir()).glob("slimline-gguf-*"))  # the converted file is gone
     finally:
         shipped.close()
+
+
+def test_with_escalation_on_what_the_templates_wrote_is_sent_to_the_escalated_tier() -> None:
+    templates_only = {"generator": {"languages": []}}
+    product = PRODUCTS["ap-merino-crew"]  # en, de, fr
+    [kept] = ProductPipeline(Settings(**templates_only))([product])
+    assert kept["review_status"] == "draft" and "escalation" not in kept  # escalation is off by default
+    escalating = ProductPipeline(Settings(**templates_only, products={"escalate": True,
+                                                                      "escalated_languages": ["de", "fr", "it"]}))
+    [sent] = escalating([product])
+    assert sent["review_status"] == "needs_review" and sent["escalation"]["languages"] == ["de", "fr"]
+
+
+def test_the_escalated_tier_has_its_own_model_languages_and_budgets() -> None:
+    compact = Settings(generator={"model_path": "/models/own.gguf", "languages": ["en"]},
+                       products={"escalate": True, "escalated_model": "qwen2.5-coder-0.5b",
+                                 "escalated_languages": ["de", "it"], "escalated_max_new_tokens": {"de": 99}})
+    escalated = escalated_settings(compact)
+    assert (escalated.generator.model, escalated.generator.model_path) == ("qwen2.5-coder-0.5b", None)
+    assert escalated.generator.languages == ["de", "it"] and escalated.generator.runtime_type is None
+    assert escalated.products.max_new_tokens == {"de": 99} and not escalated.products.escalate
+
