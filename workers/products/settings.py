@@ -3,6 +3,7 @@ documents: ``SLIMLINE_GENERATOR__<FIELD>`` (workers/shared/generator/settings.py
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -26,6 +27,9 @@ class ProductsSettings(BatchPolicy):
     batch_token_budget: int = Field(default=4096, ge=1)
     min_chars: int = Field(default=60, ge=1)
     max_chars: int = Field(default=1200, ge=1)
+    # A shop's own list of superlatives and fluff for the grounding check (same format as
+    # workers/products/data/fluff.json); None: the bundled list.
+    fluff_path: Path | None = None
 
     # The escalated tier (a worker started with `--tier escalated`, consuming `products.escalate`): a bigger
     # model that rewrites, e.g. overnight, what the compact tier left to the templates. With `escalate` on, a
