@@ -107,7 +107,7 @@ def throughput(generator: LlamaCppGenerator, sample: list[Product], prompt: str,
 def quality(pipeline: ProductPipeline, sample: list[Product], batch_size: int, texts: Path | None) -> dict[str, Any]:
     per_language: dict[str, Counter[str]] = defaultdict(Counter)
     reasons: dict[str, Counter[str]] = defaultdict(Counter)
-    written = []
+    out = texts.open("w", encoding="utf-8") if texts else None  # written as it goes: a cut run can be rescored
     started = time.perf_counter()
     for start in range(0, len(sample), batch_size):
         batch = sample[start:start + batch_size]
@@ -120,13 +120,15 @@ def quality(pipeline: ProductPipeline, sample: list[Product], batch_size: int, t
                 counts["model"] += description["path"] == "model"
                 for attempt in attempts:
                     reasons[language].update({r["code"] for r in attempt["reasons"]})
-                written.append({"product_id": product.id, "language": language, "path": description["path"],
-                                "text": description["text"],
-                                "attempts": [{"text": a.get("text"), "codes": [r["code"] for r in a["reasons"]]}
-                                             for a in attempts]})
+                row = {"product_id": product.id, "language": language, "path": description["path"],
+                       "text": description["text"],
+                       "attempts": [{"text": a.get("text"), "codes": [r["code"] for r in a["reasons"]]} for a in attempts]}
+                if out:
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    out.flush()
     seconds = time.perf_counter() - started
-    if texts:
-        texts.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in written), encoding="utf-8")
+    if out:
+        out.close()
     pairs = sum(c["pairs"] for c in per_language.values())
     return {"per_language": {k: dict(v) for k, v in per_language.items()},
             "reasons": {k: dict(v.most_common()) for k, v in reasons.items()},

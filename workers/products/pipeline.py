@@ -65,6 +65,7 @@ class ProductPipeline:
         self.checker = GroundingChecker(
             registry.create(settings.language_detector),
             bounds=LengthBounds(settings.products.min_chars, settings.products.max_chars),
+            fluff_path=settings.products.fluff_path,
         )
         self.model_languages = frozenset(settings.generator.languages) & self.renderer.languages
         # Languages a template wrote that the escalated tier should write again (none unless escalation is on).
@@ -170,7 +171,7 @@ class ProductPipeline:
             messages=product_messages(product, language, self.renderer, self.settings.products.prompt),
             max_tokens=self.settings.products.max_new_tokens.get(language, 160),
             seed=_seed(self.settings.products.seed, product.id, language, attempt),
-            prefill=product.name, greedy=greedy, grammar=grammar,
+            prefill=product.localized_names.get(language, product.name), greedy=greedy, grammar=grammar,
         )
 
     def _allowed_numbers(self, slot: _Slot) -> set[str]:

@@ -89,7 +89,7 @@ def _facts_request(product: Product, language: str, renderer: TemplateRenderer) 
     brand_key, brand = brand_of(product, renderer.vocabulary)
     facts = [fact for key, fact in zip(product.attributes, renderer.facts(product, language), strict=True)
              if key != brand_key]
-    lines = [f"Product: {product.name}"]
+    lines = [f"Product: {product.localized_names.get(language, product.name)}"]
     if brand:
         lines.append(f"Brand: {brand}")
     if product.category:
