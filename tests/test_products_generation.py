@@ -93,7 +93,7 @@ def test_every_product_gets_a_stored_description_or_a_rejection(pipeline: Produc
         assert isinstance(outcome, dict) and outcome["review_status"] == "draft"
         assert list(outcome["descriptions"]) == product.languages
         for language, description in outcome["descriptions"].items():
-            assert description["text"].startswith(product.name)
+            assert description["text"].startswith(product.localized_names.get(language, product.name))
             if description["path"] == "model":
                 assert language == "en" and description["model_sha256"] == generator.sha256
                 assert pipeline.checker.check(description["text"], product, language).passed
