@@ -69,10 +69,11 @@ def products() -> list[Product]:
     return [Product.model_validate_json(line) for line in SAMPLES.read_text(encoding="utf-8").splitlines()]
 
 
-def sample_pairs(all_products: list[Product], per_language: int) -> list[Product]:
+def sample_pairs(all_products: list[Product], per_language: int,
+                 languages: tuple[str, ...] = LANGUAGES) -> list[Product]:
     """``per_language`` products per language, spread over the file, each asked for the chosen languages only."""
     chosen: dict[str, list[str]] = defaultdict(list)
-    for language in LANGUAGES:
+    for language in languages:
         asking = [p for p in all_products if language in p.languages]
         step = max(1, len(asking) // per_language)
         for product in asking[::step][:per_language]:
@@ -153,9 +154,12 @@ def run_variant(variant: Variant, args: argparse.Namespace) -> dict[str, Any]:
         generator.generate([_english_request(english[0], TemplateRenderer(), variant.prompt, 4, 0)])  # warm-up
         report["tokens_per_s"] = throughput(generator, english, variant.prompt, [1, 16], args.max_new_tokens,
                                             args.repeats)
+    if args.skip_quality:
+        report["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return report
     pipeline = ProductPipeline(Settings(generator={"threads": args.threads, "languages": list(LANGUAGES)},
                                         products={"prompt": variant.prompt}), generator=generator)
-    sample = sample_pairs(all_products, args.pairs_per_language)
+    sample = sample_pairs(all_products, args.pairs_per_language, tuple(args.languages.split(",")))
     texts = args.texts_dir / f"{str(variant).replace(':', '+')}.jsonl" if args.texts_dir else None
     report["quality"] = quality(pipeline, sample, settings.products.max_batch_size, texts)
     languages_per_product = statistics.mean(len(p.languages) for p in all_products)
@@ -198,6 +202,11 @@ def print_table(reports: list[dict[str, Any]], per_language: int) -> None:
         if "error" in report:
             print(f"{report['variant']:34} failed: {report['error']}")
             continue
+        if "quality" not in report:
+            rates = report["tokens_per_s"]
+            print(f"{report['variant']:34} {'(throughput only)':>44} {rates['1']:8.1f} {rates['16']:8.1f} "
+                  f"{report['max_rss_mb']:7.0f}")
+            continue
         cells = []
         for lang in LANGUAGES:
             counts = report["quality"]["per_language"].get(lang, {})
@@ -214,9 +223,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="llama.cpp threads (1: on a shared 2-core machine more threads spin and collapse)")
     parser.add_argument("--pairs-per-language", type=int, default=12)
+    parser.add_argument("--languages", default=",".join(LANGUAGES), help="the quality run's languages")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="for the throughput runs")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--texts-dir", type=Path, help="write every generated text here, one JSONL per variant")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     parser.add_argument("--rescore", type=Path, metavar="TEXTS_DIR",
@@ -239,8 +250,10 @@ def main() -> None:
     for variant in variants:
         command = [sys.executable, "-m", "benchmarks.products_generation", "--one", str(variant),
                    "--threads", str(args.threads), "--pairs-per-language", str(args.pairs_per_language),
-                   "--max-new-tokens", str(args.max_new_tokens), "--repeats", str(args.repeats)]
+                   "--max-new-tokens", str(args.max_new_tokens), "--repeats", str(args.repeats),
+                   "--languages", args.languages]
         command += ["--skip-throughput"] if args.skip_throughput else []
+        command += ["--skip-quality"] if args.skip_quality else []
         command += ["--texts-dir", str(args.texts_dir)] if args.texts_dir else []
         completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         lines = completed.stdout.splitlines()

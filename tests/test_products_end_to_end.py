@@ -63,7 +63,7 @@ def test_the_escalated_tier_rewrites_what_the_templates_wrote_as_a_new_version(s
         "SLIMLINE_PRODUCTS__ESCALATED_MODEL": "smollm2-135m",
         "SLIMLINE_PRODUCTS__ESCALATED_RUNTIME_TYPE": "q8_0",
         "SLIMLINE_PRODUCTS__ESCALATED_LANGUAGES": '["en", "de"]',
-        "SLIMLINE_PRODUCTS__ESCALATED_MAX_NEW_TOKENS": '{"en": 48, "de": 48}',
+        "SLIMLINE_PRODUCTS__ESCALATED_MAX_NEW_TOKENS": '{"en": 40, "de": 40}',
         "SLIMLINE_GENERATOR__CONTEXT_TOKENS": "4096",
         "SLIMLINE_GENERATOR__THREADS": "1",
     }

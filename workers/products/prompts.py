@@ -38,12 +38,13 @@ _EXAMPLE_NAME = "Alba Stoneware Mug"
 _EXAMPLE_BRAND = "Terra Nova"
 _EXAMPLE_ATTRIBUTES = {"material": "stoneware", "capacity": "350 ml", "colour": "green"}
 # "{by}" is replaced by the brand phrase when the product has a brand, and by nothing otherwise. The answers name
-# no kind of object and no care or use: a small model copied "mug" and "washed by hand" onto a lamp.
+# no kind of object and no care or use: a small model copied "mug" and "washed by hand" onto a lamp. Nor do they
+# say "fabriqué en"/"fabricado en" (made of): the check reads it as an origin ("made in") and models copy it.
 _EXAMPLE_ANSWERS = {
     "en": "Alba Stoneware Mug{by} is made of green stoneware. It holds 350 ml.",
     "de": "Alba Stoneware Mug{by} ist aus grünem Steinzeug gefertigt und fasst 350 ml.",
-    "fr": "Alba Stoneware Mug{by} est fabriqué en grès vert et contient 350 ml.",
-    "es": "Alba Stoneware Mug{by} está fabricado en gres verde y tiene una capacidad de 350 ml.",
+    "fr": "Alba Stoneware Mug{by} est en grès vert et contient 350 ml.",
+    "es": "Alba Stoneware Mug{by} es de gres verde y tiene una capacidad de 350 ml.",
     "it": "Alba Stoneware Mug{by} è realizzato in gres verde e contiene 350 ml.",
 }
 _BY = {"en": " by {brand}", "de": " von {brand}", "fr": " de {brand}", "es": " de {brand}", "it": " di {brand}"}

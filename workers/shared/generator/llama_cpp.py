@@ -29,7 +29,8 @@ from workers.shared.generator.model_file import DEFAULT_MODEL, ModelFile, resolv
 from workers.registry import register
 
 logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
-_RUNTIME_TYPES = {"q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16}
+_RUNTIME_TYPES = {"q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0,
+                  "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16}
 
 
 class GenerationError(RuntimeError):
