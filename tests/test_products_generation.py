@@ -83,6 +83,16 @@ def test_the_grammar_lets_the_model_write_only_the_products_numbers(generator: L
     assert set(numbers) <= allowed, constrained.text  # …and only these can be written
 
 
+def test_a_grammar_that_rejects_every_likely_token_does_not_abort_the_process(generator: LlamaCppGenerator) -> None:
+    # None of the model's top-k tokens for this prompt fits the grammar: llama.cpp alone would pick one anyway and
+    # abort the process with a C++ exception when accepting it (a benchmark worker died so).
+    for greedy in (False, True):
+        [generation] = generator.generate([GenerationRequest(
+            key="z", messages=(("user", "Describe a blue teapot."),), max_tokens=6, seed=1, greedy=greedy,
+            grammar='root ::= "zq"+\n')])
+        assert generation.text == "zqzqzq" and generation.finish == "length"
+
+
 def test_every_product_gets_a_stored_description_or_a_rejection(pipeline: ProductPipeline,
                                                                  generator: LlamaCppGenerator) -> None:
     products = [PRODUCTS[i] for i in ("ap-merino-crew", "ki-skillet", "el-earbuds", "co-beard-oil")]
