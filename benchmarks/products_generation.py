@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import llama_cpp
+
 from schemas import Product
 from workers.products.pipeline import ProductPipeline
 from workers.products.prompts import product_messages
@@ -45,6 +47,7 @@ from workers.shared.generator import GenerationRequest
 from workers.shared.generator.llama_cpp import LlamaCppGenerator, make_llama_cpp_generator
 
 SAMPLES = Path(__file__).parents[1] / "workers" / "products" / "data" / "sample_products.jsonl"
+HF_BASELINE = Path(__file__).parent / "products_hf_baseline.py"
 LANGUAGES = ("en", "de", "fr", "es", "it")
 DEFAULT_VARIANTS = ("smollm2-135m:q8_0:facts", "smollm2-135m:q8_0:plan", "qwen2.5-coder-0.5b::facts",
                     "qwen2.5-coder-0.5b::plan", "qwen2.5-coder-0.5b:q8_0:plan", "qwen2.5-coder-1.5b::plan")
@@ -105,6 +108,24 @@ def throughput(generator: LlamaCppGenerator, sample: list[Product], prompt: str,
     return rates
 
 
+def hf_throughput(hf_python: str, generator: LlamaCppGenerator, sample: list[Product], prompt: str,
+                  in_flight: list[int], max_tokens: int, repeats: int, threads: int) -> dict[str, Any] | None:
+    """The baseline: transformers ``generate`` in fp32 on the same GGUF (dequantized), same prompt tokens and
+    threads, in another Python (``--hf-python``: one with torch, transformers and gguf)."""
+    renderer = TemplateRenderer()
+    prompts = [generator._prompt_tokens(_english_request(sample[i % len(sample)], renderer, prompt, max_tokens, i))
+               for i in range(max(in_flight))]
+    spec = {"gguf": str(generator.model_file.path), "prompts": prompts, "batch_sizes": in_flight,
+            "max_new_tokens": max_tokens, "repeats": repeats, "threads": threads,
+            "pad_token_id": llama_cpp.llama_vocab_eos(generator._vocab)}
+    completed = subprocess.run([hf_python, str(HF_BASELINE)], input=json.dumps(spec), capture_output=True, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    if completed.returncode != 0:
+        print(f"    transformers baseline failed: {completed.stderr.strip().splitlines()[-1:]}")
+        return None
+    return json.loads(completed.stdout)
+
+
 def quality(pipeline: ProductPipeline, sample: list[Product], batch_size: int, texts: Path | None) -> dict[str, Any]:
     per_language: dict[str, Counter[str]] = defaultdict(Counter)
     reasons: dict[str, Counter[str]] = defaultdict(Counter)
@@ -154,6 +175,15 @@ def run_variant(variant: Variant, args: argparse.Namespace) -> dict[str, Any]:
         generator.generate([_english_request(english[0], TemplateRenderer(), variant.prompt, 4, 0)])  # warm-up
         report["tokens_per_s"] = throughput(generator, english, variant.prompt, [1, 16], args.max_new_tokens,
                                             args.repeats)
+        if args.hf_python:
+            hf = hf_throughput(args.hf_python, generator, english, variant.prompt, [1, 16], args.max_new_tokens,
+                               args.repeats, args.threads)
+            if hf:
+                report["transformers"] = hf
+                for count in (1, 16):
+                    theirs = hf["results"][str(count)]["tokens_per_s"]
+                    print(f"    transformers fp32, {count:2d} in flight: {theirs:6.1f} tokens/s → llama.cpp "
+                          f"×{report['tokens_per_s'][count] / theirs:.1f}", flush=True)
     if args.skip_quality:
         report["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         return report
@@ -227,6 +257,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64, help="for the throughput runs")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--hf-python", default=os.environ.get("SLIMLINE_BENCH_HF_PYTHON"),
+                        help="a Python with torch, transformers and gguf: transformers as the speed baseline")
     parser.add_argument("--skip-quality", action="store_true")
     parser.add_argument("--texts-dir", type=Path, help="write every generated text here, one JSONL per variant")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
@@ -254,6 +286,7 @@ def main() -> None:
                    "--languages", args.languages]
         command += ["--skip-throughput"] if args.skip_throughput else []
         command += ["--skip-quality"] if args.skip_quality else []
+        command += ["--hf-python", args.hf_python] if args.hf_python else []
         command += ["--texts-dir", str(args.texts_dir)] if args.texts_dir else []
         completed = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         lines = completed.stdout.splitlines()
