@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from schemas import Kind
 from workers.db.models import DeadLetter, Rejection, Result, Tombstone
+from workers.db.models_report import BatchStat
 from workers.db.store.base import StoreBase, _unique_by_key, item_hash, log
 
 # A result of a higher tier supersedes one of a lower tier for the same content.
@@ -27,6 +28,8 @@ class Outcomes:
     results: list[dict[str, Any]] = field(default_factory=list)
     rejections: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    # The batch's row of batch_stats, made inside the transaction (its persist timings end there).
+    batch_stats: Callable[[], dict[str, Any]] | None = None
 
     def __len__(self) -> int:
         return len(self.results) + len(self.rejections) + len(self.dead_letters)
@@ -69,6 +72,8 @@ class WriteStore(StoreBase):
             dead_letters = [row for row in dead_letters if (row["item_id"], row.get("content_hash")) not in done]
         self._insert_ignoring_duplicates(session, Rejection, outcomes.rejections)
         self._upsert_dead_letters(session, dead_letters)
+        if outcomes.batch_stats is not None:
+            session.execute(insert(BatchStat), [outcomes.batch_stats()])
 
 
     def _tombstoned_in(self, session: Session, kind: Kind, item_ids: Sequence[str]) -> set[str]:

@@ -26,10 +26,6 @@ class CatalogueModel:
     def split(self) -> bool:
         return bool(self.parts)
 
-    @property
-    def pinned(self) -> tuple[str, ...]:
-        return self.packages
-
 
 def _parts(distribution: str, module: str, count: int, version: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     packages = tuple(f"{distribution}{i}=={version}" for i in range(1, count + 1))
