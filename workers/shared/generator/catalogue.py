@@ -58,4 +58,4 @@ def catalogue_model(name: str) -> CatalogueModel:
     try:
         return CATALOGUE[name]
     except KeyError:
-        raise KeyError(f"unknown generator model {name!r}; known: {', '.join(CATALOGUE)}") from None
+        raise ValueError(f"unknown generator model {name!r}; known: {', '.join(CATALOGUE)}") from None

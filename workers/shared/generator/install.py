@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             model = catalogue_model(name)
             if model.split:
                 join(model, cache_dir, say=lambda line: print(f"install-models: {line}", file=sys.stderr, flush=True))
-    except (KeyError, ModelIntegrityError) as error:
+    except (ValueError, ModelIntegrityError) as error:
         print(f"install-models: {error}", file=sys.stderr)
         return 1
     return 0

@@ -54,7 +54,7 @@ def _catalogue_file(model: str, cache_dir: Path) -> tuple[Path, str, str]:
     """(file, manifest name, version) of a catalogue model: in its package, or joined in the cache."""
     try:
         entry = catalogue_model(model)
-    except KeyError as error:
+    except ValueError as error:
         raise ModelIntegrityError(str(error)) from None
     if entry.split:
         path = joined_path(entry, cache_dir)
