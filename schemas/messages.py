@@ -122,6 +122,15 @@ class Product(_Contract):
         description="Optional values already translated by the producer: language → attribute → value "
         '(e.g. {"de": {"colour": "Anthrazit"}}). They win over Slimline\'s vocabulary.',
     )
+    localized_names: dict[
+        Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")], Annotated[str, StringConstraints(min_length=1, max_length=500)]
+    ] = Field(
+        default_factory=dict,
+        description="Optional: the product's name in other languages, as the shop sells it there "
+        '(e.g. {"de": "Brew 1.7 Wasserkocher"}). Templates print it in that language; where a name has words of '
+        "the source language and no localized name, the description is flagged for review (untranslated, part "
+        "`name`).",
+    )
     languages: list[Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")]] = Field(min_length=1, max_length=20)
     category: Annotated[str, StringConstraints(max_length=200)] | None = None
     tone: Annotated[str, StringConstraints(max_length=50)] | None = None

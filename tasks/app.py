@@ -1,16 +1,16 @@
-"""The Celery app: Redis broker, JSON only, late acks, tuned redelivery, one queue per kind."""
+"""The Celery app: Redis broker, JSON only, late acks, tuned redelivery, one queue per kind, and the worker's
+lifecycle as bootsteps (workers/lifecycle/), so `celery -A tasks.app worker` is a complete Slimline worker."""
 
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
 from kombu import Queue
 
 from schemas import Kind
 from workers.runtime.names import ESCALATION_QUEUES, QUEUES, TASK_NAMES
 from tasks.process import register_batch_tasks
 from workers.runtime.connection import broker_tls, broker_transport_options, redis_url
-from workers.runtime.process import dispose, load_pipelines
+from workers import lifecycle
 from workers.settings import Settings, get_settings
 from workers.runtime.threads import pin_native_threads
 
@@ -44,11 +44,13 @@ def create_app(settings: Settings) -> Celery:
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         worker_send_task_events=False,
+        # 0: sized by the worker's Queues bootstep from the batch sizes and the byte budget
+        # (an explicit --prefetch-multiplier wins).
+        worker_prefetch_multiplier=0,
     )
     app.conf.slimline_settings = settings
     register_batch_tasks(app, settings)
-    worker_process_init.connect(lambda **_: load_pipelines(app), weak=False)
-    worker_process_shutdown.connect(lambda **_: dispose(), weak=False)
+    lifecycle.install(app)
     return app
 
 

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from benchmarks.classification_public import DATA_VARIABLE, DATASETS, load_rows, public_data_dir
 from workers.cli.common import CliError, ExitCode
 from workers.documents.classify.cli import app
 from workers.documents.classify.head import HeadMismatchError, TrainedClassifier, save_head
 from workers.documents.classify.labels import DEFAULT_LABELS_PATH, LabelsFileError, read_labels
-from workers.documents.classify.train import LabelledDataError, read_labelled, train_classifier
+from workers.documents.classify.train import LabelledDataError, embed, read_labelled, train_classifier
 from workers.documents.classify.zero_shot import ZeroShotClassifier
 from workers.models.encoders.factory import create_encoder
 from workers.models.integrity import ModelIntegrityError
@@ -144,7 +145,7 @@ def test_bad_labelled_lines_name_the_line(tmp_path: Path) -> None:
 def test_labels_file_errors_name_the_line(tmp_path: Path) -> None:
     labels = read_labels(DEFAULT_LABELS_PATH)
     assert list(labels) == ["invoice", "contract", "complaint", "medical", "order", "hr"]
-    assert all(len(descriptions) == 10 for descriptions in labels.values())
+    assert all(len(descriptions) == 15 for descriptions in labels.values())
     path = tmp_path / "labels.txt"
     path.write_text("invoice: a bill\njust words\n")
     with pytest.raises(LabelsFileError, match="labels.txt:2"):
@@ -176,3 +177,38 @@ def test_train_command_refuses_a_split_that_cannot_hold_every_label(tmp_path: Pa
                                       "--test-fraction", "0.1"])
     assert isinstance(result.exception, CliError) and "cannot hold one example of each of 6 labels" in str(
         result.exception)
+
+
+def test_document_vectors_from_sentences_keep_zero_shot_accuracy_on_held_out_letters(encoder) -> None:
+    """The pipeline embeds each letter once (its sentences, for class and summary). On the test split of
+    the labelled set (ids ending in 03/06/09, never used to write the descriptions) zero-shot on those
+    vectors is measured at 0.822, as on whole-text vectors (benchmarks/classification_encode_once.py)."""
+    rows = [row for row in read_labelled(LABELLED) if row.text in _test_split_texts()]
+    vectors = embed(encoder, [row.text for row in rows], [row.language for row in rows])
+    predicted = [c.label for c in ZeroShotClassifier(encoder, DEFAULT_LABELS_PATH).classify_embeddings(vectors)]
+    accuracy = np.mean([p == row.label for p, row in zip(predicted, rows, strict=True)])
+    assert len(rows) == 90 and accuracy >= 0.78
+
+
+def _test_split_texts() -> set[str]:
+    lines = LABELLED.read_text(encoding="utf-8").splitlines()
+    return {record["text"] for record in map(json.loads, lines) if record["id"].endswith(("-03", "-06", "-09"))}
+
+
+@pytest.mark.parametrize(("dataset", "languages", "floor"),
+                         [("sib200", ("de", "it"), 0.66), ("xsid", ("en", "de", "it"), 0.79)])
+def test_shipped_descriptions_classify_held_out_public_samples(encoder, dataset: str, languages: tuple[str, ...],
+                                                               floor: float) -> None:
+    """Label descriptions written for public sets (SIB-200 topics, xSID intents) and checked on their
+    training samples only: on their test samples the benchmark measured 0.69 (SIB-200, de and it) and 0.821
+    (xSID); the floor leaves a margin (benchmarks/classification_public.py). The samples live outside the
+    repository (workers/documents/data/README.md, "Public samples"); without them this test is skipped."""
+    data_dir = public_data_dir()
+    if data_dir is None:
+        pytest.skip(f"public samples not present (set {DATA_VARIABLE} or see workers/documents/data/README.md)")
+    rows = [row for row in load_rows(DATASETS[dataset], "test", data_dir) if row["language"] in languages]
+    vectors = embed(encoder, [row["text"] for row in rows], [row["language"] for row in rows])
+    classifier = ZeroShotClassifier(encoder, DATASETS[dataset].labels_file)
+    predicted = [c.label for c in classifier.classify_embeddings(vectors)]
+    accuracy = np.mean([p == row["label"] for p, row in zip(predicted, rows, strict=True)])
+    assert accuracy >= floor, f"{dataset}: {accuracy:.3f}"

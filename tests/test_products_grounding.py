@@ -55,10 +55,12 @@ def test_a_faithful_description_passes(checker: GroundingChecker, language: str)
     ("de", GOOD["de"].replace("1,7 l", "1,7 Liter") + " Er wiegt 900 Gramm.", "invented_number"),
     ("fr", GOOD["fr"].replace("1,7 l", "1,7 litres").replace("2 200 W", "2 200 watts") + " Garantie 2 ans.",
      "invented_number"),
-    ("en", GOOD["en"] + " It is BPA-free.", "unsupported_claim"),
-    ("en", GOOD["en"] + " Comes with a two-year warranty.", "unsupported_claim"),
-    ("de", GOOD["de"] + " Aus recyceltem Edelstahl, TÜV-geprüft.", "unsupported_claim"),
-    ("fr", GOOD["fr"] + " Fabriqué en France.", "unsupported_claim"),
+    ("en", GOOD["en"] + " It is BPA-free.", "claim_health"),
+    ("en", GOOD["en"] + " Comes with a two-year warranty.", "claim_guarantee"),
+    ("de", GOOD["de"] + " Aus recyceltem Edelstahl.", "claim_environment"),
+    ("de", GOOD["de"] + " TÜV-geprüft.", "claim_guarantee"),
+    ("fr", GOOD["fr"] + " Fabriqué en France.", "claim_environment"),
+    ("en", GOOD["en"] + " It is dishwasher-safe.", "unsupported_claim"),
     ("en", GOOD["en"].replace("Kessel & Co", "Kesel & Co"), "brand_altered"),
     ("en", GOOD["en"].replace("Brew Electric Kettle", "The kettle"), "name_missing"),
     ("en", "Brew Electric Kettle. " + "It is a great kettle. " * 4, "repetition"),
@@ -81,4 +83,61 @@ def test_a_claim_the_attributes_support_passes_in_any_language(checker: Groundin
                "all'acqua per 80 minuti, anche dopo una nuotata al mare.")
     assert checker.check(english, SUNSCREEN, "en").passed
     assert checker.check(italian, SUNSCREEN, "it").passed
-    assert "unsupported_claim" in _codes(checker, italian + " Dermatologicamente testato.", "it", SUNSCREEN)
+    assert "claim_health" in _codes(checker, italian + " Dermatologicamente testato.", "it", SUNSCREEN)
+
+
+DESK = Product(id="d1", name="Oslo Standing Desk", category="furniture", languages=["en"],
+               attributes={"width": "140 cm", "depth": "70 cm", "height": "72-120 cm", "top": "oak veneer",
+                           "frame": "steel", "seats": "2"})
+CHAIR = Product(id="c1", name="Flex Office Chair", category="furniture", languages=["en", "it"],
+                attributes={"upholstery": "mesh back, fabric seat", "armrests": "height-adjustable",
+                            "max load": "110 kg"})
+SOAP = Product(id="s2", name="Lavender Bar Soap", category="cosmetics", languages=["en"],
+               attributes={"brand": "Verde Casa", "weight": "100 g", "scent": "lavender"})
+
+
+@pytest.mark.parametrize(("product", "language", "text", "code"), [
+    (DESK, "en", "Oslo Standing Desk by Terra Nova has a 140 cm wide oak veneer top on a steel frame.", "invented_name"),
+    (DESK, "en", "Oslo Standing Desk by Desk Furniture has a 140 cm wide oak veneer top on a steel frame.",
+     "invented_name"),
+    (DESK, "en", "Oslo Standing Desk is made in 140+ countries: an oak veneer top on a steel frame.", "unbound_number"),
+    (DESK, "en", "Oslo Standing Desk is made in 140+ countries: an oak veneer top on a steel frame.",
+     "claim_environment"),
+    (DESK, "en", "Oslo Standing Desk has a 140 cm wide oak veneer top and seats 70 people at once.", "unbound_number"),
+    (CHAIR, "en", "Flex Office Chair has a mesh back, mesh armrests and a fabric seat for up to 110 kg.",
+     "unsupported_attribute"),
+    (CHAIR, "it", "Flex Office Chair ha braccioli in rete, schienale in rete e seduta in tessuto, fino a 110 kg.",
+     "unsupported_attribute"),
+    (CHAIR, "en", "Flex Office Chair relieves back pain with its mesh back and fabric seat, for up to 110 kg.",
+     "claim_health"),
+    (SOAP, "en", "Lavender Bar Soap by Verde Casa is a delicious 100 g bar with a lavender scent.", "claim_superlative"),
+    (SOAP, "en", "Lavender Bar Soap by Verde Casa is a 100 g bar with a lavender scent and aloe vera.",
+     "unsupported_feature"),
+])
+def test_issue_16s_inventions_are_caught(checker: GroundingChecker, product: Product, language: str, text: str,
+                                         code: str) -> None:
+    assert code in _codes(checker, text, language, product)
+
+
+@pytest.mark.parametrize(("product", "text"), [
+    (DESK, "Oslo Standing Desk has a 140 cm wide oak veneer top on a steel frame; it rises from 72 to 120 cm "
+           "and seats 2 people."),
+    (CHAIR, "Flex Office Chair pairs a mesh back with a fabric seat, has height-adjustable armrests and holds "
+            "up to 110 kg."),
+])
+def test_numbers_and_materials_bound_as_the_facts_say_pass(checker: GroundingChecker, product: Product,
+                                                          text: str) -> None:
+    verdict = checker.check(text, product, "en")
+    assert verdict.passed, verdict.reasons
+
+
+def test_the_fluff_list_is_the_shops(tmp_path) -> None:
+    text = "Lavender Bar Soap by Verde Casa is a 100 g bar with a heavenly lavender scent for every day."
+    no_detector = lambda texts: [("en", 1.0)] * len(texts)  # noqa: E731
+    bundled = GroundingChecker(no_detector, use_ner=False)
+    assert "claim_superlative" in bundled.check(text, SOAP, "en").codes
+    shop_list = tmp_path / "fluff.json"
+    shop_list.write_text('{"superlatives": {"en": ["best"]}, "fluff": {"en": ["stunning"]}, "taste": {}}')
+    shop = GroundingChecker(no_detector, fluff_path=shop_list, use_ner=False)
+    assert shop.check(text, SOAP, "en").passed
+    assert "claim_superlative" in shop.check(text.replace("heavenly", "stunning"), SOAP, "en").codes

@@ -131,7 +131,7 @@ def test_legal_holds_and_retention(sqlite_deployment: Deployment) -> None:
     assert store.current_results(Kind.documents)  # documents have no retention configured
     assert store.rejections() == [] and [letter.message_id for letter in store.dead_letters()] == ["d-new"]
     [audit] = [row for row in store.audit_rows() if row["action"] == "purge"]
-    assert audit["detail"]["removed"] == {"results": 1, "rejections": 1, "dead_letters": 0}
+    assert audit["detail"]["removed"] == {"results": 1, "rejections": 1, "dead_letters": 0, "batch_stats": 0}
 
     assert slimline(env, "release", "transactions", "held").returncode == 0
     assert slimline(env, "erase", "transactions", "held").returncode == 0

@@ -31,6 +31,7 @@ def test_personal_data_is_masked(text: str, expected: str) -> None:
     "account 4111 1111 1111 1112 is not a card (Luhn fails)",
     "tracking 1234567890123",
     "ISO 8601: 2024-03-12T10:15:00Z, version 3.8.0",
+    "connected to redis://worker@10.0.0.12/0",
 ])
 def test_ordinary_numbers_are_left_alone(text: str) -> None:
     assert mask(text) == text

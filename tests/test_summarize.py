@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from workers import registry
-from workers.documents.summarize.extractive import ExtractiveSummarizer, spread
+from workers.documents.summarize.extractive import ExtractiveSummarizer, document_vectors, encode_sentences, spread
 from workers.documents.summarize.sentences import sentence_spans
 from workers.models.encoders.factory import create_encoder
 
@@ -81,6 +82,16 @@ def test_sentence_spans_slice_back_in_any_script() -> None:
     ]
 
 
+@pytest.mark.parametrize(("language", "text", "sentences"), [
+    ("es", "Pedido n.º PC-2024-118: envíen 40 sillas. Importe total: 3.480,00 €.",
+     ["Pedido n.º PC-2024-118: envíen 40 sillas.", "Importe total: 3.480,00 €."]),
+    ("it", "Fattura n. 12 del 3 maggio. Grazie.", ["Fattura n. 12 del 3 maggio.", "Grazie."]),
+    ("en", "Thanks. 3 items were sent.", ["Thanks.", "3 items were sent."]),
+])
+def test_a_boundary_after_an_abbreviation_is_no_sentence_end(language: str, text: str, sentences: list[str]) -> None:
+    assert [text[start:end] for start, end in sentence_spans(text, language)] == sentences
+
+
 def test_empty_and_wordless_texts_give_empty_summaries(encoder) -> None:
     summaries = ExtractiveSummarizer(encoder)(["", "----\n***"], [None, "en"])
     assert [s.sentences for s in summaries] == [[], []]
@@ -97,3 +108,35 @@ def test_summarizer_is_registered_by_name(encoder) -> None:
     summary = summarizer(["Il contratto ha durata di due anni. Il canone mensile è di 1.300 euro."], ["it"])[0]
     assert len(summary.sentences) == 1
     assert summarizer.warm_up()["summarizer_seconds"] > 0
+
+
+def test_one_encoder_call_gives_the_summary_and_the_documents_vector(encoder, documents) -> None:
+    """Encode once: the pipeline's class and summary share one encoder call per batch; the summary is the
+    one the summarizer gives alone, and every document (even one without a sentence) gets a unit vector."""
+
+    class Counting:
+        def __init__(self) -> None:
+            self.info, self.calls = encoder.info, 0
+
+        def encode(self, texts):
+            self.calls += 1
+            return encoder.encode(texts)
+
+    counting = Counting()
+    texts = [d["text"] for d in documents] + ["----\n***"]
+    languages = [d["language"] for d in documents] + [None]
+    encoded = encode_sentences(counting, texts, languages, max_candidates=48)
+    vectors = document_vectors(encoded)
+    assert counting.calls == 1
+    assert vectors.shape == (len(texts), encoder.info.dim)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    summarizer = ExtractiveSummarizer(encoder)
+    assert summarizer.summarize_encoded(texts, encoded) == summarizer(texts, languages)
+
+
+def test_short_lines_count_for_the_documents_vector_not_for_the_summary(encoder) -> None:
+    text = "Rechnung Nr. 4471\nBetrag: 1.245,80 €\nBitte überweisen Sie den Betrag bis Ende Mai auf unser Konto."
+    encoded = encode_sentences(encoder, [text], ["de"], max_candidates=48)[0]
+    assert [text[s:e] for s, e in encoded.spans] == ["Bitte überweisen Sie den Betrag bis Ende Mai auf unser Konto."]
+    summary_only = encoder.encode([text[s:e] for s, e in encoded.spans])[0]
+    assert float(encoded.document @ summary_only) < 0.99  # the header and the amount line moved it

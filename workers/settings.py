@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from schemas import Kind
 from workers.documents.settings import DocumentsSettings
 from workers.products.settings import ProductsSettings
+from workers.report.settings import ReportSettings
 from workers.runtime.batch_policy import BatchPolicy
 from workers.shared.generator.settings import GeneratorSettings
 from workers.transactions.settings import TransactionsSettings
@@ -41,6 +42,7 @@ class Settings(BaseSettings):
     products: ProductsSettings = ProductsSettings()
     # The small generator, shared by products and abstractive document summaries: SLIMLINE_GENERATOR__MODEL_PATH=…
     generator: GeneratorSettings = GeneratorSettings()
+    report: ReportSettings = ReportSettings()  # prices for `slimline report`: SLIMLINE_REPORT__CORE_HOUR_PRICE=…
 
     # Input limits.
     max_document_chars: int = Field(default=100_000, ge=1)

@@ -69,20 +69,22 @@ class PostgresCluster:
 
 
 class WorkerProcess:
-    """``slimline worker`` in its own process group, so a test can kill it like a machine dies."""
+    """A worker in its own process group, so a test can kill it like a machine dies: ``slimline worker`` by
+    default, or any ``command`` (plain ``celery -A tasks.app worker``, an installed wheel's commands)."""
 
     def __init__(self, env: dict[str, str], log_path: Path, queues: str = "documents", concurrency: int = 1,
-                 tier: str = "compact") -> None:
+                 tier: str = "compact", command: list[str] | None = None, cwd: Path = REPO_ROOT) -> None:
         self.env = env
         self.log_path = log_path
-        self.command = [sys.executable, "-m", "workers.cli", "worker", "--queues", queues,
-                        "--concurrency", str(concurrency), "--loglevel", "INFO", "--tier", tier]
+        self.command = command or [sys.executable, "-m", "workers.cli", "worker", "--queues", queues,
+                                   "--concurrency", str(concurrency), "--loglevel", "INFO", "--tier", tier]
+        self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 60.0) -> WorkerProcess:
+    def start(self, timeout: float = 180.0) -> WorkerProcess:
         log = self.log_path.open("ab")
         start_offset = self.log_path.stat().st_size
-        self.process = subprocess.Popen(self.command, env=self.env, cwd=REPO_ROOT, stdout=log, stderr=log,
+        self.process = subprocess.Popen(self.command, env=self.env, cwd=self.cwd, stdout=log, stderr=log,
                                         start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import redis
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy.engine import make_url
 
 from workers.settings import Settings, get_settings
 
@@ -55,33 +53,17 @@ def broker() -> redis.Redis:
         raise CliError(str(error), ExitCode.UNREACHABLE) from None
 
 
-def describe_database(url: str) -> str:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        return f"SQLite database {parsed.database}"
-    return f"{parsed.get_backend_name()} database {parsed.database} on {parsed.host}:{parsed.port or 'default port'}"
-
-
 def store(must_exist: bool = True) -> OutcomeStore:
     """The outcome store, after checking the database is reachable and migrated (without creating an
     empty SQLite file where there was none)."""
-    from sqlalchemy.exc import OperationalError
-
-    from workers.db.engine import schema_is_current
+    from workers.db.engine import database_problem
     from workers.db.store import OutcomeStore
 
     url = settings().database_url.get_secret_value()
-    parsed = make_url(url)
-    where = describe_database(url)
-    if parsed.get_backend_name() == "sqlite" and must_exist and parsed.database and not Path(parsed.database).exists():
-        raise CliError(f"no {where} here: run `slimline migrate` first, or set SLIMLINE_DATABASE_URL", ExitCode.USAGE)
-    try:
-        current = schema_is_current(url)
-    except OperationalError:
-        raise CliError(f"cannot reach the {where}: check SLIMLINE_DATABASE_URL and that the server runs",
-                       ExitCode.UNREACHABLE) from None
-    if not current:
-        raise CliError(f"the {where} is not migrated to this version: run `slimline migrate`", ExitCode.USAGE)
+    problem = database_problem(url, must_exist)
+    if problem is not None:
+        message, unreachable = problem
+        raise CliError(message, ExitCode.UNREACHABLE if unreachable else ExitCode.USAGE)
     return OutcomeStore.from_url(url)
 
 

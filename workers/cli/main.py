@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from workers.cli import models, outcomes, queue, run, security, worker
+from workers.cli import models, outcomes, queue, report, run, security, worker
 from workers.cli.common import CliError, console
 from workers.documents import cli as documents_cli
 from workers.documents.classify import cli as classify_cli
@@ -28,6 +28,7 @@ app.add_typer(outcomes.rejections_app, name="rejections")
 app.add_typer(outcomes.dlq_app, name="dlq")
 app.command("model-manifest")(models.model_manifest)
 app.command()(run.run)
+app.command()(report.report)
 
 train_app = typer.Typer(help="Train models on labelled data.", no_args_is_help=True)
 train_app.command("classifier")(classify_cli.classifier)

@@ -1,6 +1,5 @@
-"""Security commands (`redis-acl`, `models encrypt`, `audit verify`, `purge`, `erase`, `hold`, `release`)
-and the checks `slimline worker` makes before it starts: keys or an explicit opt-out, the audit key,
-encrypted models decrypted into sealed memory files.
+"""Security commands (`redis-acl`, `models encrypt`, `audit verify`, `purge`, `erase`, `hold`, `release`). The
+checks a worker makes before it starts are in workers/security/worker_start.py (run by its bootsteps).
 
 Exit codes: 0 done; 1 `audit verify` found a broken chain, or `erase` could not finish everything it
 names; 2 bad arguments or configuration (keys, model key); 6 Redis or the database unreachable;
@@ -9,20 +8,10 @@ names; 2 bad arguments or configuration (keys, model key); 6 Redis or the databa
 
 from __future__ import annotations
 
-import atexit
 import base64
-import hashlib
 import json
-import logging
-import os
-import re
-import shutil
-import socket
-import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,86 +20,18 @@ import typer
 
 from schemas import Kind
 from workers.cli.common import CliError, ExitCode, console, out, settings
-from workers.settings import Settings, get_settings
-
-log = logging.getLogger(__name__)
 
 ON_HOLD = 8
 UNSIGNED_MARKER_PREFIX = "slimline:unsigned:"
 UNSIGNED_MARKER_SECONDS = 120
 
 
-# --- the worker's start checks ---------------------------------------------------------------------
-
-def check_signing(config: Settings) -> bool:
-    """True when the worker verifies signatures. No keys: refuse to start, unless unsigned work is
-    explicitly allowed (then warn). Keys without the workers' own: refuse (retries could not be signed)."""
-    from workers.runtime.publish import Signer, keyring_from_settings
-    from workers.security.producers import KeyConfigError
-
-    try:
-        keyring = keyring_from_settings(config)
-        Signer.for_workers(config, keyring)
-    except KeyConfigError as error:
-        raise CliError(str(error), ExitCode.USAGE) from None
-    if keyring:
-        return True
-    if not config.allow_unsigned:
-        raise CliError("refusing to start: no producer keys (SLIMLINE_PRODUCER_KEYS_FILE or SLIMLINE_PRODUCER_KEYS), "
-                       "so anyone who reaches Redis could enqueue work; configure keys (docs/signing.md) or set "
-                       "SLIMLINE_ALLOW_UNSIGNED=true for a trusted, private Redis", ExitCode.USAGE)
-    console.print("[yellow]warning[/]: signing is off (SLIMLINE_ALLOW_UNSIGNED=true): this worker accepts "
-                  "unsigned messages from anyone who can reach Redis")
-    return False
-
-
-def check_audit_key() -> None:
-    from workers.db.store import audit_signing_from_settings
-    from workers.security.audit_chain import AuditKeyError
-
-    try:
-        if audit_signing_from_settings() is None:
-            console.print("[yellow]warning[/]: no audit key (SLIMLINE_AUDIT_KEY or SLIMLINE_AUDIT_KEY_FILE): "
-                          "audit rows are stored without their tamper-evident chain")
-    except AuditKeyError as error:
-        raise CliError(str(error), ExitCode.USAGE) from None
-
-
-def mark_unsigned(config: Settings) -> Callable[[], None]:
-    """Let `status` and `health` see that a live worker accepts unsigned work: a key refreshed while the
-    worker runs, removed by the returned function at exit (or expiring two minutes after a crash)."""
-    from workers.runtime.queues import inspection_client
-
-    key = f"{UNSIGNED_MARKER_PREFIX}{socket.gethostname()}:{os.getpid()}"
-    stopped = threading.Event()
-
-    def refresh() -> None:
-        while not stopped.is_set():
-            try:
-                inspection_client(config).set(key, "1", ex=UNSIGNED_MARKER_SECONDS)
-            except Exception as error:  # noqa: BLE001 - Redis down: the worker reconnects on its own
-                log.debug("could not refresh %s: %r", key, error)
-            stopped.wait(UNSIGNED_MARKER_SECONDS / 4)
-
-    def unmark() -> None:
-        stopped.set()
-        refresher.join(timeout=5)  # a refresh in progress must not bring the key back
-        try:
-            inspection_client(config).delete(key)
-        except Exception:  # noqa: BLE001 - it expires on its own
-            pass
-
-    refresher = threading.Thread(target=refresh, name="slimline-unsigned-marker", daemon=True)
-    refresher.start()
-    return unmark
-
-
-def unsigned_workers(client: Any) -> int:
-    return sum(1 for _ in client.scan_iter(match=f"{UNSIGNED_MARKER_PREFIX}*", count=500))
-
+# --- what `status` and `health` say about signing ---------------------------------------------------
 
 def signing_warnings(client: Any) -> list[str]:
     """For `status` and `health`: live workers, or this configuration, accepting unsigned work."""
+    from workers.security.worker_start import unsigned_workers
+
     warnings = []
     count = unsigned_workers(client)
     if count:
@@ -119,102 +40,6 @@ def signing_warnings(client: Any) -> list[str]:
         warnings.append("this configuration has SLIMLINE_ALLOW_UNSIGNED=true: its workers would accept unsigned "
                         "messages")
     return warnings
-
-
-# Cheap pre-check: only lines with an @ or a run of 7+ digits (possibly grouped) can hold what mask() hides.
-_MAYBE_PERSONAL = re.compile(r"@|[0-9](?:[ ()./+-]?[0-9]){6,}")
-
-
-class LogMasking(logging.Filter):
-    """Masks IBANs, card numbers, e-mails and phone numbers in log lines (workers/security/masking.py)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        from workers.security.masking import mask
-
-        message = record.getMessage()
-        if _MAYBE_PERSONAL.search(message):
-            masked = mask(message)
-            if masked != message:
-                record.msg, record.args = masked, None
-        return True
-
-
-def install_log_masking() -> None:
-    """On every handler Celery sets up (and those already on the root logger)."""
-    from celery.signals import after_setup_logger, after_setup_task_logger
-
-    def add(logger: logging.Logger | None = None, **_: Any) -> None:
-        for handler in (logger or logging.getLogger()).handlers + logging.getLogger().handlers:
-            if not any(isinstance(existing, LogMasking) for existing in handler.filters):
-                handler.addFilter(LogMasking())
-
-    after_setup_logger.connect(add, weak=False)
-    after_setup_task_logger.connect(add, weak=False)
-    add()
-
-
-# --- encrypted models -------------------------------------------------------------------------------
-
-def is_encrypted_model(path: Path | None) -> bool:
-    from workers.security.model_crypto import SUFFIX
-
-    return path is not None and path.is_dir() and any(path.rglob(f"*{SUFFIX}"))
-
-
-def decrypted_view(enc_dir: Path, key: bytes) -> tuple[Path, dict[str, str]]:
-    """Decrypt every file of an encrypted model folder into a sealed memory file of this process, and
-    give the runtime a folder of links to them (``/proc/self/fd/N``: only this process and the pool
-    processes it forks can open them; the folder holds no data and is removed at exit). Returns the
-    folder and the SHA-256 of each decrypted file (the model's own manifest check runs on them when
-    it loads)."""
-    from workers.security.model_crypto import SUFFIX, decrypt_to_memfd
-
-    view = Path(tempfile.mkdtemp(prefix="slimline-model-"))
-    atexit.register(shutil.rmtree, view, ignore_errors=True)
-    hashes = {}
-    for path in sorted(enc_dir.rglob(f"*{SUFFIX}")):
-        relative = path.relative_to(enc_dir).as_posix()[: -len(SUFFIX)]
-        memory_file = decrypt_to_memfd(path, key)
-        with open(memory_file, "rb") as handle:
-            hashes[relative] = hashlib.file_digest(handle, "sha256").hexdigest()
-        link = view / relative
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(memory_file)
-    return view, hashes
-
-
-def open_encrypted_models(config: Settings) -> dict[str, str]:
-    """Decrypt the configured encrypted model folders (the transactions risk model, ONNX encoders and
-    spaCy NER folders) before the pool forks, and point the settings at the decrypted views. A wrong or
-    missing key stops here with one line. Returns ``{file: sha256}`` for the audit log."""
-    from workers.security.model_crypto import EnvironmentOrFileKey, ModelKeyError
-
-    overrides: dict[str, str] = {}
-    hashes: dict[str, str] = {}
-    provider = EnvironmentOrFileKey(config.model_key, config.model_key_file)
-    try:
-        for section, name in (("transactions", "model_dir"), ("documents", "encoder_model_dir"),
-                              ("documents", "classifier"), ("documents", "escalated_classifier")):
-            folder = getattr(getattr(config, section), name)
-            if is_encrypted_model(folder):
-                view, files = decrypted_view(folder, provider.model_key())
-                overrides[f"SLIMLINE_{section.upper()}__{name.upper()}"] = str(view)
-                hashes |= {f"{section}.{name}/{file}": digest for file, digest in files.items()}
-        ner = dict(config.documents.ner_models)
-        for language, model in ner.items():
-            if is_encrypted_model(Path(model)):
-                view, files = decrypted_view(Path(model), provider.model_key())
-                ner[language] = str(view)
-                hashes |= {f"ner.{language}/{file}": digest for file, digest in files.items()}
-        if ner != config.documents.ner_models:
-            overrides["SLIMLINE_DOCUMENTS__NER_MODELS"] = json.dumps(ner)
-    except ModelKeyError as error:
-        raise CliError(f"cannot open the encrypted model: {error}", ExitCode.USAGE) from None
-    if overrides:
-        os.environ.update(overrides)
-        get_settings.cache_clear()
-        console.print(f"decrypted {len(hashes)} model file(s) into sealed memory files")
-    return hashes
 
 
 # --- erasure in Redis -------------------------------------------------------------------------------

@@ -59,6 +59,32 @@ def schema_is_current(url: str) -> bool:
         engine.dispose()
 
 
+def describe_database(url: str) -> str:
+    """Which database a URL names, for people (never its password)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite database {parsed.database}"
+    return f"{parsed.get_backend_name()} database {parsed.database} on {parsed.host}:{parsed.port or 'default port'}"
+
+
+def database_problem(url: str, must_exist: bool = True) -> tuple[str, bool] | None:
+    """Why the database cannot be used yet, or None: (a line saying what to do, True if unreachable).
+    Never creates an empty SQLite file where there was none."""
+    from sqlalchemy.exc import OperationalError
+
+    parsed = make_url(url)
+    where = describe_database(url)
+    if parsed.get_backend_name() == "sqlite" and must_exist and parsed.database and not Path(parsed.database).exists():
+        return f"no {where} here: run `slimline migrate` first, or set SLIMLINE_DATABASE_URL", False
+    try:
+        current = schema_is_current(url)
+    except OperationalError:
+        return f"cannot reach the {where}: check SLIMLINE_DATABASE_URL and that the server runs", True
+    if not current:
+        return f"the {where} is not migrated to this version: run `slimline migrate`", False
+    return None
+
+
 def migrate(url: str) -> None:
     """Bring the schema to the newest Alembic revision."""
     command.upgrade(_alembic_config(url), "head")

@@ -1,7 +1,8 @@
 """Documents: language → entities (spaCy NER where a model exists for the language, the rule layer
 everywhere) → class (zero-shot from label descriptions, or a trained head) → extractive summary.
 Each step is a registered component chosen by name in the settings and built from them; one encoder
-serves classification and summaries.
+serves classification and summaries, and it embeds each document once: its sentences, whose vectors
+are the extractive summary's candidates and, averaged, the document's vector for the classifier.
 
 A document whose class score or margin falls below ``SLIMLINE_DOCUMENTS__REVIEW_SCORE`` /
 ``SLIMLINE_DOCUMENTS__REVIEW_MARGIN`` gets ``review_status: needs_review``: the compact tier sends it on
@@ -17,6 +18,7 @@ from workers import registry
 from workers.settings import Settings
 
 from workers.documents.classify.factory import classifier_from_settings
+from workers.documents.summarize.extractive import ExtractiveSummarizer, document_vectors, encode_sentences
 from workers.models.encoders.factory import encoder_from_settings
 
 # Importing the backends registers them.
@@ -43,6 +45,7 @@ class DocumentPipeline:
             settings.documents.summarizer, encoder=self.encoder, max_sentences=settings.documents.summary_sentences,
             max_chars=settings.documents.summary_chars, max_candidates=settings.documents.summary_candidates,
             **generator_settings)
+        self.summary_candidates = settings.documents.summary_candidates
         self.review_score = settings.documents.review_score
         self.review_margin = settings.documents.review_margin
         self.language_model = f"{self.language.name}=={self.language.version}"
@@ -54,8 +57,7 @@ class DocumentPipeline:
         codes = [language for language, _ in languages]
         entity_lists = self.entities(texts, codes)
         entity_models = list(self.entities.models_used)
-        classes = self.classifier(texts)
-        summaries = self.summarizer(texts, codes)
+        classes, summaries = self.classify_and_summarize(texts, codes)
         return [
             {
                 "language": language,
@@ -72,6 +74,15 @@ class DocumentPipeline:
             in zip(documents, languages, entity_lists, entity_models, classes, summaries, strict=True)
         ]
 
+    def classify_and_summarize(self, texts: list[str], languages: list[str | None]) -> tuple[list[Any], list[Any]]:
+        """Encode once: the sentences' vectors give the class (through the document's vector) and, for the
+        extractive summarizer, the summary. An abstractive summarizer embeds what it writes itself."""
+        encoded = encode_sentences(self.encoder, texts, languages, self.summary_candidates)
+        classes = self.classifier.classify_embeddings(document_vectors(encoded))
+        if isinstance(self.summarizer, ExtractiveSummarizer):
+            return classes, self.summarizer.summarize_encoded(texts, encoded)
+        return classes, self.summarizer(texts, languages)
+
     def _hard(self, classification: Any) -> bool:
         return classification.score < self.review_score or classification.margin < self.review_margin
 
@@ -82,8 +93,7 @@ class DocumentPipeline:
         timings = {"language_seconds": language_seconds}
         texts, languages = [text for text, _ in _WARM_UP], [language for _, language in _WARM_UP]
         for name, step in (("entities", lambda: self.entities(texts, languages)),
-                           ("classifier", lambda: self.classifier(texts)),
-                           ("summarizer", lambda: self.summarizer(texts, languages))):
+                           ("classifier_and_summarizer", lambda: self.classify_and_summarize(texts, languages))):
             started = time.perf_counter()
             step()
             timings[f"{name}_seconds"] = time.perf_counter() - started

@@ -1,13 +1,21 @@
 """Checks a generated description against the product's own facts before it may be stored.
 
 Every failure carries a stable reason code (``REASON_CODES``) so that results can be counted and
-compared across releases; the detail says what exactly was found.
+compared across releases; the detail says what exactly was found. What the check reads:
+
+- names and brands the facts lack (``names.py``: the maker slot, attributions, capitalised words, spaCy NER);
+- claims by class (``data/claims.json``): health, environmental or origin, guarantees; superlatives and
+  fluff (``data/fluff.json``, one list per shop);
+- features, components, ingredients (``data/features.json``), colours and materials (the vocabulary) that the
+  facts do not give, and a material bound to a part the facts give another material for ("mesh armrests");
+- numbers bound to their unit and attribute (``numbers.py``): "140+ countries" fails although 140 cm is a
+  width;
+- the language, of the whole text and of each sentence, and source-language (English) words left in it.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -16,31 +24,66 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from wordfreq import zipf_frequency
+
 from schemas import Product
-from workers.shared.quantities import find_numbers, parse_quantity, source_facts
+from workers.products.lexicon import (
+    CLAIM_CODES, CLAIMS_PATH, FEATURES_PATH, FLUFF_PATH, NAMES_PATH, Concept, FeatureLexicon, Fluff, NameLexicon,
+    load_claims, whole_words,
+)
+from workers.products.names import NameCheck, country_names, fact_words
+from workers.products.numbers import NumberBinder, UnitlessFact
 from workers.products.templates import brand_of
 from workers.shared.language import LanguageDetector
+from workers.shared.quantities import parse_quantity, source_facts
 from workers.shared.vocabulary import Vocabulary, default_vocabulary
-
-CLAIMS_PATH = Path(__file__).parent / "data" / "claims.json"
 
 REASON_CODES = frozenset({
     "empty",               # nothing was generated
     "too_short",           # fewer characters than the lower bound
     "too_long",            # more characters than the upper bound
     "wrong_language",      # the detected language is not the requested one
-    "invented_number",     # a number that no attribute (nor the name) states
-    "invented_unit",       # a stated number with a unit the attributes do not give it
+    "mixed_language",      # a sentence in another language, or source-language (English) words left in the text
+    "invented_number",     # a number that no fact (nor the name) states
+    "invented_unit",       # a stated number with a unit the facts do not give it
+    "unbound_number",      # a number of the facts bound to something else ("140+ countries" when 140 cm is a width)
     "number_format",       # a stated quantity written with the other decimal convention ("1.7 l" in German)
-    "unsupported_claim",   # waterproof, organic, warranty… that the attributes do not support
-    "unsupported_attribute",  # a colour or material (from the vocabulary) that the attributes do not give
+    "invented_name",       # a name or brand the facts do not contain ("by Terra Nova", "designed with Studio X")
+    "claim_health",        # a health or medical claim the facts do not support
+    "claim_environment",   # an environmental or origin claim ("eco-friendly", "made in Germany", "in 140 countries")
+    "claim_guarantee",     # a warranty, certification or promise ("lifetime warranty", "will never crack")
+    "claim_superlative",   # superlatives and fluff ("the best", "majestic", a "delicious" soap): per shop
+    "unsupported_claim",   # a feature-like claim (waterproof, dishwasher-safe) the facts do not support
+    "unsupported_feature",  # a feature, component or ingredient the facts do not give ("fast charging")
+    "unsupported_attribute",  # a colour or material the facts do not give, or given for another part
     "name_missing",        # the product's name does not appear verbatim
     "name_altered",        # the name appears with other spelling or case
     "brand_altered",       # the brand appears misspelt or with other case
     "repetition",          # a loop: repeated phrases or sentences
     "markup",              # chat tokens, braces, Markdown, links or e-mail addresses
 })
-
+# The codes the check had before the labelled set (workers/products/data/grounding/) existed.
+LEGACY_CODES = frozenset({
+    "empty", "too_short", "too_long", "wrong_language", "invented_number", "invented_unit", "number_format",
+    "unsupported_claim", "unsupported_attribute", "name_missing", "name_altered", "brand_altered", "repetition",
+    "markup",
+})
+# Which kind of error of the labelled set each reason code reports (benchmarks/products_grounding.py).
+KIND_OF_CODE = {
+    "invented_name": "invented_name", "brand_altered": "invented_name",
+    "claim_health": "health_claim", "claim_environment": "environment_origin_claim",
+    "claim_guarantee": "guarantee_claim", "claim_superlative": "superlative_fluff",
+    "unsupported_claim": "invented_feature", "unsupported_feature": "invented_feature",
+    "unsupported_attribute": "invented_feature",
+    "invented_number": "unbound_number", "invented_unit": "unbound_number", "unbound_number": "unbound_number",
+    "number_format": "unbound_number",
+    "wrong_language": "wrong_language", "mixed_language": "wrong_language",
+}
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_LETTERS = re.compile(r"[^\W\d_]{3,}")
+# A source-language word: this common in English (Zipf scale), and this much rarer in the text's language.
+_ENGLISH_ZIPF, _ENGLISH_MARGIN, _ENGLISH_WORDS = 3.0, 1.0, 2
+_SENTENCE_WORDS, _SENTENCE_SCORE = 5, 0.6
 
 
 @dataclass(frozen=True)
@@ -92,37 +135,56 @@ class ProductFacts:
     verbatim: list[str]  # name, brand, non-quantity values: masked before numbers and language are read
     attribute_text: str  # keys and values in every language, for claim support
     supported_claims: set[str] = field(default_factory=set)
+    names: dict[str, str] = field(default_factory=dict)  # the product's name per language, where the shop gave one
+    lines: list[str] = field(default_factory=list)  # "key: value" per fact, source and localized
+    words: set[str] = field(default_factory=set)  # every word of the facts, lower-cased
+    unitless: list[UnitlessFact] = field(default_factory=list)
+    category: str | None = None
 
 
 class GroundingChecker:
     def __init__(self, detect_language: LanguageDetector, vocabulary: Vocabulary | None = None,
-                 bounds: LengthBounds | None = None, claims_path: Path = CLAIMS_PATH) -> None:
+                 bounds: LengthBounds | None = None, claims_path: Path = CLAIMS_PATH,
+                 fluff_path: Path | None = None, features_path: Path = FEATURES_PATH,
+                 names_path: Path = NAMES_PATH, use_ner: bool = True) -> None:
+        """``fluff_path``: a shop's own list of superlatives and fluff (default: ``data/fluff.json``)."""
         self.detect_language = detect_language
         self.vocabulary = vocabulary or default_vocabulary()
         self.bounds = bounds or LengthBounds()
-        self.claims = _compile_claims(json.loads(claims_path.read_text(encoding="utf-8")))
+        self.claims = load_claims(claims_path)
+        self.fluff = Fluff.from_file(fluff_path or FLUFF_PATH)
+        self.features = FeatureLexicon.from_file(features_path)
+        self.names = NameCheck(NameLexicon.from_file(names_path), use_ner=use_ner)
+        self.numbers = NumberBinder(self.vocabulary)
         self.attribute_words = _attribute_words(self.vocabulary)
+        self._countries: dict[str, re.Pattern[str]] = {}
 
     def facts(self, product: Product) -> ProductFacts:
         brand = brand_of(product, self.vocabulary)[1]
+        names = {lang: name for lang, name in product.localized_names.items()}
         quantities = source_facts(product.name, self.vocabulary)
-        verbatim = [product.name] + ([brand] if brand else [])
-        texts = [product.name]
+        verbatim = [product.name, *names.values()] + ([brand] if brand else [])
+        texts = [product.name, *names.values()]
+        lines = []
         for key, value in product.attributes.items():
             quantities |= source_facts(value, self.vocabulary)
             texts += [key, value]
+            lines.append(f"{key}: {value}")
             if parse_quantity(value, self.vocabulary) is None and re.search(r"\d", value):
                 verbatim.append(value)
         for language, values in product.localized_attributes.items():
             for key, value in values.items():
                 quantities |= source_facts(value, self.vocabulary, language=language)
                 texts.append(value)
+                lines.append(f"{key}: {value}")
         attribute_text = "\n".join(texts)
         facts = ProductFacts(
             name=product.name, brand=brand, quantities=quantities, values={value for value, _ in quantities},
             verbatim=sorted(set(verbatim), key=len, reverse=True), attribute_text=attribute_text,
+            names=names, lines=lines, words=fact_words(texts), category=product.category,
+            unitless=self.numbers.unitless_facts(product),
         )
-        facts.supported_claims = {concept for concept, claim in self.claims.items() if claim.supported(attribute_text)}
+        facts.supported_claims = {claim.name for claim in self.claims if claim.supported(attribute_text)}
         return facts
 
     def check(self, text: str, product: Product, language: str, facts: ProductFacts | None = None) -> Verdict:
@@ -132,15 +194,19 @@ class GroundingChecker:
         findings: list[Finding] = []
         findings += self._length(text)
         findings += _markup(text)
-        findings += _name_and_brand(text, facts)
+        findings += _name_and_brand(text, facts, language)
         masked = _mask(text, facts.verbatim)
-        findings += self._numbers(masked, language, facts)
+        findings += self._names(text, masked, language, facts)
+        findings += [Finding(code, detail) for code, detail in self.numbers.check(masked, language, facts)]
         findings += self._claims(masked, language, facts)
+        findings += self._features(masked, language, facts)
         findings += self._attribute_words(masked, language, facts)
         findings += _repetition(text)
         detected, score = self.detect_language([" ".join(masked.split())])[0]
         if detected != language:
             findings.append(Finding("wrong_language", f"detected {detected} ({score}), expected {language}"))
+        else:
+            findings += self._mixed_language(masked, language)
         return Verdict(reasons=tuple(findings), detected_language=detected, language_score=score)
 
     def _length(self, text: str) -> list[Finding]:
@@ -150,42 +216,99 @@ class GroundingChecker:
             return [Finding("too_long", f"{len(text)} characters > {self.bounds.max_chars}")]
         return []
 
-    def _numbers(self, text: str, language: str, facts: ProductFacts) -> list[Finding]:
-        findings = []
-        for mention in find_numbers(text, language, self.vocabulary):
-            readings = [value for value in (mention.value, mention.other_value) if value is not None]
-            shown = f"{mention.raw}{' ' + mention.unit if mention.unit else ''}"
-            if mention.unit is None:
-                if not any(value in facts.values for value in readings):
-                    findings.append(Finding("invented_number", shown))
-            elif mention.value is not None and (mention.value, mention.unit) in facts.quantities:
-                continue
-            elif mention.other_value is not None and (mention.other_value, mention.unit) in facts.quantities:
-                findings.append(Finding("number_format", shown))
-            elif any(value in facts.values for value in readings):
-                findings.append(Finding("invented_unit", shown))
-            else:
-                findings.append(Finding("invented_number", shown))
-        return findings
+    def _names(self, text: str, masked: str, language: str, facts: ProductFacts) -> list[Finding]:
+        name_ends = [match.end() for name in {facts.name, facts.names.get(language, facts.name)}
+                     for match in re.finditer(re.escape(name), text)]
+        found = self.names.find(text, masked, language, facts.words, facts.brand, name_ends)
+        return [Finding("invented_name", f"{finding.name!r} ({finding.signal})") for finding in found]
 
     def _claims(self, text: str, language: str, facts: ProductFacts) -> list[Finding]:
         findings = []
-        for concept, claim in self.claims.items():
-            if concept in facts.supported_claims:
+        for claim in self.claims:
+            if claim.name in facts.supported_claims:
                 continue
             match = claim.search(text, language)
             if match:
-                findings.append(Finding("unsupported_claim", f"{concept}: {match!r}"))
+                findings.append(Finding(CLAIM_CODES[claim.kind], f"{claim.name}: {match.group(0)!r}"))
+        country = self._country_pattern(language).search(text)
+        if country and country.group(0).lower() not in facts.words:
+            findings.append(Finding("claim_environment", f"origin: {country.group(0)!r}"))
+        for concept, found in self.fluff.search(text, language, facts.category):
+            findings.append(Finding("claim_superlative", f"{concept}: {found!r}"))
+        return findings
+
+    def _features(self, text: str, language: str, facts: ProductFacts) -> list[Finding]:
+        support = f"{facts.name}\n" + "\n".join(facts.names.values()) + "\n" + facts.attribute_text
+        findings = []
+        for concept in self.features.features + self.features.ingredients:
+            match = concept.search(text, language)
+            if match and not concept.supported(support):
+                findings.append(Finding("unsupported_feature", f"{concept.name}: {match.group(0)!r}"))
         return findings
 
     def _attribute_words(self, text: str, language: str, facts: ProductFacts) -> list[Finding]:
-        """Colours and materials the text names but the attributes (in any language) do not."""
+        """Colours and materials the text names but the facts (in any language) do not, and materials bound
+        to a part for which the facts give another material."""
         findings = []
         for concept, patterns in self.attribute_words.items():
-            match = patterns.get(language) and patterns[language].search(text)
-            if match and not any(p.search(facts.attribute_text) for p in patterns.values()):
-                findings.append(Finding("unsupported_attribute", f"{concept}: {match.group(0)!r}"))
+            pattern = patterns.get(language)
+            for match in pattern.finditer(text) if pattern else ():
+                if not any(p.search(facts.attribute_text) for p in patterns.values()):
+                    findings.append(Finding("unsupported_attribute", f"{concept}: {match.group(0)!r}"))
+                    break
+                if concept.startswith("material"):
+                    part = self._bound_part(text, match, language)
+                    if part and not _part_has_material(part, patterns, facts.lines):
+                        findings.append(Finding("unsupported_attribute",
+                                                f"{concept} for the {part.name}: {match.group(0)!r}"))
+                        break
         return findings
+
+    def _bound_part(self, text: str, material: re.Match[str], language: str) -> Concept | None:
+        """The part a material is said to be of: "mesh armrests", "Armlehnen aus Netzgewebe", "braccioli in rete"."""
+        before = text[max(0, material.start() - 40):material.start()]
+        after = text[material.end():material.end() + 30]
+        for part in self.features.parts:
+            for lang in dict.fromkeys((language, "en")):
+                pattern = part.patterns.get(lang)
+                if pattern is None:
+                    continue
+                preceding = re.search(rf"(?:{pattern.pattern})\s+(?:\w+\s+)?(?:made\s+)?"
+                                      r"(?:of|in|from|aus|en|de|di|in|da)\s+(?:\w+\s+)?$", before, re.IGNORECASE)
+                following = lang == "en" and re.match(rf"\s+(?:{pattern.pattern})", after, re.IGNORECASE)
+                if preceding or following:
+                    return part
+        return None
+
+    def _mixed_language(self, masked: str, language: str) -> list[Finding]:
+        """A sentence detected as another language, or source-language words left in the text."""
+        findings = []
+        sentences = [s for s in _SENTENCE.split(masked) if len(_LETTERS.findall(s)) >= _SENTENCE_WORDS]
+        for sentence, (detected, score) in zip(sentences, self.detect_language(sentences)):
+            if detected != language and detected in self.vocabulary.languages and (score or 0) >= _SENTENCE_SCORE:
+                findings.append(Finding("mixed_language", f"a sentence in {detected} ({score}): {sentence[:60]!r}"))
+                break
+        if language != "en":
+            english = [word for word in _LETTERS.findall(masked)
+                       if (zipf := zipf_frequency(word.lower(), "en")) >= _ENGLISH_ZIPF
+                       and zipf - zipf_frequency(word.lower(), language) >= _ENGLISH_MARGIN]
+            if len(english) >= _ENGLISH_WORDS:
+                findings.append(Finding("mixed_language", f"English words: {', '.join(english[:5])}"))
+        return findings
+
+    def _country_pattern(self, language: str) -> re.Pattern[str]:
+        if language not in self._countries:
+            names = sorted(country_names(language), key=len, reverse=True)
+            # Case-sensitive: country names are capitalised, and "Chad" or "Jordan" are also words.
+            self._countries[language] = re.compile(
+                rf"(?<![\w-])(?:{'|'.join(re.escape(name) for name in names)})(?![\w-])")
+        return self._countries[language]
+
+
+def _part_has_material(part: Concept, material: dict[str, re.Pattern[str]], lines: list[str]) -> bool:
+    """False only when the facts name the part and none of those facts gives it this material."""
+    naming = [line for line in lines if any(p.search(line) for p in part.patterns.values())]
+    return not naming or any(p.search(line) for line in naming for p in material.values())
 
 
 def _attribute_words(vocabulary: Vocabulary) -> dict[str, dict[str, re.Pattern[str]]]:
@@ -205,41 +328,11 @@ def _attribute_words(vocabulary: Vocabulary) -> dict[str, dict[str, re.Pattern[s
                 else:
                     alternatives = [re.escape(form) + "s?" for key, form in forms.items() if key in ("m", "f")]
                     alternatives += [re.escape(forms[key]) for key in ("invariable", "noun") if key in forms]
-                per_language[language] = re.compile(rf"\b(?:{'|'.join(sorted(set(alternatives)))})\b", re.IGNORECASE)
+                if not isinstance(forms, str):
+                    alternatives += [re.escape(form) for form in forms.get("forms", ())]
+                per_language[language] = whole_words(sorted(set(alternatives)))
             words[f"{section[:-1]} {concept}"] = per_language
     return words
-
-
-@dataclass(frozen=True)
-class _Claim:
-    patterns: dict[str, re.Pattern[str]]
-    support: re.Pattern[str] | None
-
-    def search(self, text: str, language: str) -> str | None:
-        for lang in dict.fromkeys((language, "en")):
-            pattern = self.patterns.get(lang)
-            match = pattern.search(text) if pattern else None
-            if match:
-                return match.group(0)
-        return None
-
-    def supported(self, attribute_text: str) -> bool:
-        if self.support and self.support.search(attribute_text):
-            return True
-        return any(pattern.search(attribute_text) for pattern in self.patterns.values())
-
-
-def _compile_claims(raw: dict[str, Any]) -> dict[str, _Claim]:
-    claims = {}
-    for concept, entry in raw.items():
-        if concept.startswith("_"):
-            continue
-        patterns = {lang: re.compile("|".join(f"(?:{p})" for p in regexes), re.IGNORECASE)
-                    for lang, regexes in entry.items() if lang != "supported_by"}
-        support = entry.get("supported_by")
-        claims[concept] = _Claim(patterns=patterns,
-                                 support=re.compile("|".join(support), re.IGNORECASE) if support else None)
-    return claims
 
 
 def _mask(text: str, verbatim: Sequence[str]) -> str:
@@ -255,13 +348,14 @@ def _markup(text: str) -> list[Finding]:
     return [Finding("markup", found.group(0))] if found else []
 
 
-def _name_and_brand(text: str, facts: ProductFacts) -> list[Finding]:
+def _name_and_brand(text: str, facts: ProductFacts, language: str) -> list[Finding]:
     findings = []
-    if facts.name not in text:
-        if facts.name.lower() in text.lower():
+    names = {facts.name, facts.names.get(language, facts.name)}
+    if not any(name in text for name in names):
+        if any(name.lower() in text.lower() for name in names):
             findings.append(Finding("name_altered", "the name appears with other case"))
         else:
-            findings.append(Finding("name_missing", facts.name))
+            findings.append(Finding("name_missing", facts.names.get(language, facts.name)))
     brand = facts.brand
     if brand and brand not in text:
         lowered = text.lower()
@@ -281,7 +375,9 @@ def _name_and_brand(text: str, facts: ProductFacts) -> list[Finding]:
 def _repetition(text: str) -> list[Finding]:
     words = re.findall(r"\w+", text.lower())
     trigrams = Counter(zip(words, words[1:], words[2:]))
-    looped = [" ".join(gram) for gram, count in trigrams.items() if count >= 3]
+    # "à l'huile d'olive, à l'huile de coco et à l'huile…" is French, not a loop: a looped phrase has words.
+    looped = [" ".join(gram) for gram, count in trigrams.items()
+              if count >= 3 and sum(len(word) >= 3 for word in gram) >= 2]
     if looped:
         return [Finding("repetition", f"{looped[0]!r} ×{trigrams[tuple(looped[0].split())]}")]
     sentences = [" ".join(re.findall(r"\w+", s.lower())) for s in re.split(r"(?<=[.!?])\s+", text)]

@@ -1,8 +1,13 @@
 """The fallback that is always correct: per-language templates that state the product's attributes
 and nothing else. Numbers and units go through babel (CLDR), colour adjectives agree with the
-material's gender through the vocabulary, producer-localized values win, and every value that had to
-stay in the source language is listed as untranslated. Category and tone are not rendered: a template
-states facts plainly."""
+material's gender through the vocabulary, producer-localized values and names win. Category and tone
+are not rendered: a template states facts plainly.
+
+What cannot be translated is never printed in the source language inside another language's sentence: an
+attribute whose label or value the vocabulary lacks is left out and listed as untranslated (``printed:
+false``), for a person to add in review. The product's name is printed (it names the product), in the
+shop's localized name where there is one; a name with source-language words and no localized name is listed
+as untranslated (part ``name``, ``printed: true``)."""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
+
+from wordfreq import zipf_frequency
 
 from schemas import Product
 from workers.shared.quantities import format_quantity, parse_quantity
@@ -19,20 +26,29 @@ TEMPLATE_VERSION = "1"
 _GERMAN_DATIVE_ENDINGS = {"m": "em", "f": "er", "n": "em"}
 _PERCENT_PART = re.compile(r"^\s*(?:(\d+(?:[.,]\d+)?)\s*%\s*(.+?)|(.+?)\s*(\d+(?:[.,]\d+)?)\s*%)\s*$")
 _LIST_SEPARATORS = re.compile(r"\s*(?:,|/|&|\+|\band\b)\s*")
-_CODE_TOKEN = re.compile(r"^(?:[^\W\d_]{1,5}|[\w.+/-]*\d[\w.+/-]*|[\W_]+)$")
+_CODE_TOKEN = re.compile(r"^(?:[^\W\d_]{1,5}|[\w.+/-]*\d[\w.+/-]*|[\W_]+|[A-Z]{1,4}(?:-[A-Z]{1,4})+)$")
+# A source-language word in a name: this common in English (Zipf scale), and rare in the other language.
+_SOURCE_WORD_ZIPF, _TARGET_WORD_ZIPF = 3.0, 2.5
 
 
 @dataclass(frozen=True)
 class Untranslated:
-    attribute: str
+    attribute: str  # the attribute's key, or "name"
     text: str
-    part: str  # "label" (the attribute's name) or "value"
+    part: str  # "label" (the attribute's name), "value" or "name"
+    printed: bool = False  # False: left out of the text; True: printed as the source wrote it (the name)
+    code: str = "untranslated_value"  # stable reason: untranslated_label, untranslated_value, untranslated_name
 
 
 @dataclass
 class Rendered:
     text: str
     untranslated: list[Untranslated] = field(default_factory=list)
+
+    @property
+    def needs_review(self) -> bool:
+        """Something could not be translated: a person should complete the text before it is published."""
+        return bool(self.untranslated)
 
 
 @dataclass(frozen=True)
@@ -57,9 +73,14 @@ class TemplateRenderer:
         return _Rendering(self.vocabulary, product, language).run()
 
     def facts(self, product: Product, language: str) -> list[tuple[str, str]]:
-        """(label, value) per attribute as written in ``language``: what a generator's prompt may state."""
+        """(label, value) per attribute as written in ``language``: what a generator's prompt may state. What the
+        vocabulary cannot translate stays as the source wrote it (a multilingual model may translate it)."""
         rendering = _Rendering(self.vocabulary, product, language)
-        return [rendering.labelled(key, value) for key, value in product.attributes.items()]
+        facts = []
+        for key, value in product.attributes.items():
+            label, text = rendering.labelled(key, value)
+            facts.append((label, value if text is None else text))  # untranslatable: as the source wrote it
+        return facts
 
 
 class _Rendering:
@@ -87,12 +108,15 @@ class _Rendering:
         sentences = [self._intro(brand[1] if brand else None)]
         sentences += self._material_and_colour(roles.get("material"), roles.get("colour"))
         sentences += [self._label_sentence(key, value) for key, value in others]
-        return Rendered(text=" ".join(sentences), untranslated=self.untranslated)
+        return Rendered(text=" ".join(sentence for sentence in sentences if sentence), untranslated=self.untranslated)
 
     # --- sentences ---------------------------------------------------------------------------
 
     def _intro(self, brand: str | None) -> str:
-        name = self.product.name
+        name = self.product.localized_names.get(self.language, self.product.name)
+        if name == self.product.name and not self._is_source_language and has_source_words(name, self.language):
+            self.untranslated.append(Untranslated(attribute="name", text=name, part="name", printed=True,
+                                                  code="untranslated_name"))
         if brand and brand.lower() not in name.lower():
             return _sentence(self.phrases["intro_brand"], name=name, brand=brand)
         return _sentence(self.phrases["intro"], name=name)
@@ -123,20 +147,26 @@ class _Rendering:
                 sentences.append(self._label("colour", self._colour_noun(colour_entry)))
             else:
                 sentences.append(self._label_sentence(*colour))
-        return sentences
+        return [sentence for sentence in sentences if sentence]
 
     def _label_sentence(self, key: str, value: str) -> str:
+        """"Label: value." in this language, or nothing when either could not be translated (listed)."""
+        found = self.vocabulary.lookup("attributes", key)
+        if not found and not self._is_source_language:
+            self.untranslated.append(Untranslated(attribute=key, text=_humanize(key), part="label",
+                                                  code="untranslated_label"))
+            self.untranslated.append(Untranslated(attribute=key, text=value, part="value"))
+            return ""
         label, text = self.labelled(key, value)
+        if text is None:
+            return ""
         return _sentence(self.phrases["label"], label=label, value=text)
 
-    def labelled(self, key: str, value: str) -> tuple[str, str]:
+    def labelled(self, key: str, value: str) -> tuple[str, str | None]:
+        """(label, value) in this language; the value is None when it could not be translated (listed), and
+        an unknown label stays in the source language (for a prompt; a template leaves it out)."""
         found = self.vocabulary.lookup("attributes", key)
-        if found:
-            label = found[1][self.language]
-        else:
-            label = _humanize(key)
-            if not self._is_source_language:
-                self.untranslated.append(Untranslated(attribute=key, text=label, part="label"))
+        label = found[1][self.language] if found else _humanize(key)
         return label, self._value(key, value)
 
     def _label(self, canonical_key: str, value: str) -> str:
@@ -145,23 +175,33 @@ class _Rendering:
 
     # --- values ------------------------------------------------------------------------------
 
-    def _value(self, key: str, value: str) -> str:
+    def _value(self, key: str, value: str) -> str | None:
         if key in self.localized:
             return self.localized[key]
         quantity = parse_quantity(value, self.vocabulary)
         if quantity is not None:
             # A bare number may be a version ("Bluetooth 5.3"): it stays as written.
             return format_quantity(quantity, self.language, self.vocabulary) if quantity.unit else value
-        for section in ("values", "materials", "colours"):
-            found = self.vocabulary.lookup(section, value)
+        if self._is_source_language or _is_language_neutral(value):
+            return value
+        parts = [self._word(part) for part in _LIST_SEPARATORS.split(value.strip()) if part]
+        if parts and all(part is not None for part in parts):
+            return self._join([part for part in parts if part is not None]) if len(parts) > 1 else parts[0]
+        self.untranslated.append(Untranslated(attribute=key, text=value, part="value"))
+        return None
+
+    def _word(self, text: str) -> str | None:
+        """One value ("induction", "hand wash cold", "stainless steel", "black") in this language."""
+        if _is_language_neutral(text):
+            return text
+        for section in ("values", "care", "materials", "colours"):
+            found = self.vocabulary.lookup(section, text)
             if found:
                 entry = found[1][self.language]
                 if section == "materials":
                     return entry if isinstance(entry, str) else entry["word"]
                 return self._colour_noun(found[1]) if section == "colours" else entry
-        if not self._is_source_language and not _is_language_neutral(value):
-            self.untranslated.append(Untranslated(attribute=key, text=value, part="value"))
-        return value
+        return None
 
     def _materials(self, material: tuple[str, str]) -> list[_Material] | None:
         """The material value as known materials with optional shares ("95% cotton, 5% elastane")."""
@@ -238,6 +278,17 @@ def _humanize(key: str) -> str:
 
 
 def _is_language_neutral(value: str) -> bool:
-    """Sizes, model numbers and codes ("M", "EU 42", "USB-C", "IPX4") read the same in every language."""
+    """Sizes, model numbers and codes ("M", "EU 42", "XS-XL", "USB-C", "IPX4") read the same in every language."""
     return all(_CODE_TOKEN.match(token) and (not token.isalpha() or token.isupper() or len(token) == 1)
-               for token in value.split())
+               for token in value.replace(",", " ").split())
+
+
+def has_source_words(name: str, language: str, source: str = "en") -> bool:
+    """Whether a product name has common words of the source language that ``language`` does not share
+    ("Electric Kettle", "Crew Sweater"): such a name reads as English inside a German text."""
+    for word in re.findall(r"[^\W\d_]{3,}", name):
+        lowered = word.lower()
+        english = zipf_frequency(lowered, source)
+        if english >= _SOURCE_WORD_ZIPF and zipf_frequency(lowered, language) < _TARGET_WORD_ZIPF:
+            return True
+    return False

@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel
@@ -240,7 +241,7 @@ class BatchRunner:
 
     def run(self, envelopes: Sequence[Envelope]) -> BatchReport:
         kind = self.pipeline.kind
-        started = time.perf_counter()
+        started, started_cpu, started_at = time.perf_counter(), time.process_time(), datetime.now(timezone.utc)
         report = BatchReport(size=len(envelopes))
         outcomes = Outcomes()
         valid: list[tuple[Envelope, BaseModel]] = []
@@ -251,14 +252,14 @@ class BatchRunner:
                 outcomes.rejections.append(rejection_row(kind, envelope, checked))
             else:
                 valid.append((envelope, checked))
-        validated = time.perf_counter()
+        validated, validated_cpu = time.perf_counter(), time.process_time()
 
         succeeded, failed = [], []
         for chunk in split_by_bytes(valid, self.settings.batch_text_bytes):
             chunk_ok, chunk_failed = run_isolated(lambda pairs: self.pipeline([item for _, item in pairs]), chunk)
             succeeded += chunk_ok
             failed += chunk_failed
-        piped = time.perf_counter()
+        piped, piped_cpu = time.perf_counter(), time.process_time()
         report.seconds = piped - started
         for (envelope, item), outcome in succeeded:
             if isinstance(outcome, Rejected):
@@ -272,6 +273,9 @@ class BatchRunner:
                 outcomes.dead_letters.append(dead_letter_row(kind, envelope, error))
             else:
                 retry_later.append(envelope)
+        marks = (started, validated, piped), (started_cpu, validated_cpu, piped_cpu)
+        outcomes.batch_stats = self._stats_row(started_at, marks, len(envelopes), valid, succeeded, len(failed),
+                                               outcomes)
 
         try:
             by_id = {envelope.message_id: envelope for envelope in envelopes} | {
@@ -323,6 +327,36 @@ class BatchRunner:
                               "requeued": len(report.requeue)})
         return report
 
+    def _stats_row(self, started_at: datetime, marks: tuple[tuple[float, float, float], tuple[float, float, float]],
+                   size: int, valid: list[tuple[Envelope, BaseModel]], succeeded: list[tuple[Any, Any]], failed: int,
+                   outcomes: Outcomes) -> Callable[[], dict[str, Any]]:
+        """The batch's row of ``batch_stats`` (``slimline report``), made when the store writes it: persist
+        timings run until then. Results that carry a ``language`` are counted per language; input characters
+        are those of each valid item as JSON (what a prompt to a hosted model would carry)."""
+        (started, validated, piped), (started_cpu, validated_cpu, piped_cpu) = marks
+        chars = {envelope.message_id: len(item.model_dump_json()) for envelope, item in valid}
+        languages: dict[str, dict[str, int]] = {}
+        for (envelope, _), outcome in succeeded:
+            language = outcome.get("language") if isinstance(outcome, dict) else None
+            if isinstance(language, str):
+                counts = languages.setdefault(language[:20], {"items": 0, "input_chars": 0})
+                counts["items"] += 1
+                counts["input_chars"] += chars[envelope.message_id]
+
+        def row() -> dict[str, Any]:
+            now, now_cpu = time.perf_counter(), time.process_time()
+            return {"kind": self.pipeline.kind.value, "tier": self.pipeline.tier, "model": self.pipeline.model,
+                    "model_version": self.pipeline.model_version, "worker": self.worker, "started_at": started_at,
+                    "size": size, "results": len(outcomes.results), "rejected": len(outcomes.rejections),
+                    "failed": failed, "input_chars": sum(chars.values()),
+                    "validate_seconds": validated - started, "pipeline_seconds": piped - validated,
+                    "persist_seconds": now - piped, "total_seconds": now - started,
+                    "validate_cpu_seconds": validated_cpu - started_cpu, "pipeline_cpu_seconds": piped_cpu - validated_cpu,
+                    "persist_cpu_seconds": now_cpu - piped_cpu, "cpu_seconds": now_cpu - started_cpu,
+                    "languages": languages or None}
+
+        return row
+
     def _versioned_row(self, envelope: Envelope, item: BaseModel, result: dict[str, Any], batch_size: int,
                        seconds: float) -> dict[str, Any]:
         """A result as the next version of the item's outcome (see workers.db.models.Result)."""
@@ -366,3 +400,9 @@ class BatchRunner:
                     log.error("database refused the outcome of %s: %r", row["message_id"], error)
                     dead = dead_letter_row(kind, by_id[row["message_id"]], error)
                     self.store.save(kind, Outcomes(dead_letters=[dead]))
+        try:
+            self.store.save(kind, Outcomes(batch_stats=outcomes.batch_stats))
+        except Exception as error:
+            if is_transient_database_error(error):
+                raise
+            log.error("database refused the batch's statistics: %r", error)

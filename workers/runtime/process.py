@@ -27,6 +27,16 @@ from workers.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 _runners: dict[Kind, BatchRunner] = {}
+# Shared with the main process (created there before the fork): pool processes that have built their pipelines.
+_loaded_processes: Any = None
+
+
+def count_loaded_processes(counter: Any) -> Any:
+    """Let the main process know, through ``counter`` (a shared ``multiprocessing.Value``), how many pool
+    processes have loaded their pipelines; returns it."""
+    global _loaded_processes
+    _loaded_processes = counter
+    return counter
 
 
 def _carried(envelope: Envelope) -> dict[str, object]:
@@ -110,6 +120,9 @@ def load_pipelines(app: Celery) -> None:
     try:
         for kind in app.conf.get("slimline_consumed_kinds") or []:
             runner(app, Kind(kind))
+        if _loaded_processes is not None:
+            with _loaded_processes.get_lock():
+                _loaded_processes.value += 1
     except (ModelIntegrityError, ModelKeyError) as error:  # expected: one line that says which file, no traceback
         log.critical("refusing to load a model: %s; stopping the worker", error)
         os.kill(os.getppid(), signal.SIGTERM)

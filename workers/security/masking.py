@@ -20,7 +20,7 @@ _IBAN = re.compile(r"\b[A-Z]{2}[0-9]{2}(?:[ ]?[A-Z0-9]){11,30}\b")
 _DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,}(?![0-9])")
 _DIGIT_GROUP = re.compile(r"[0-9]+")
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,63}\b")  # a TLD, not an IP
 # Regions whose national formats are recognised without a leading +CC (international ones always are).
 DEFAULT_PHONE_REGIONS = ("DE", "FR", "GB", "US", "NL", "BE", "ES", "IT", "CH", "AT")
 
@@ -74,12 +74,30 @@ def mask(text: str, phone_regions: Iterable[str] = DEFAULT_PHONE_REGIONS) -> str
     return _mask_phones(text, phone_regions)
 
 
+# Cheap pre-check: only lines with an @ or a run of 7+ digits (possibly grouped) can hold what mask() hides.
+_MAYBE_PERSONAL = re.compile(r"@|[0-9](?:[ ()./+-]?[0-9]){6,}")
+
+
 class MaskingFilter(logging.Filter):
-    """Masks a log record's final message (install on handlers: ``handler.addFilter(MaskingFilter())``)."""
+    """Masks a log record's final message. A worker installs it on every log handler at start
+    (:func:`install_masking_filter`, called by its bootsteps), whatever command started it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = mask(message)
-        if masked != message:
-            record.msg, record.args = masked, None
+        if _MAYBE_PERSONAL.search(message):
+            masked = mask(message)
+            if masked != message:
+                record.msg, record.args = masked, None
         return True
+
+
+def install_masking_filter(loggers: Iterable[logging.Logger] = ()) -> int:
+    """Add the filter to every handler of the root logger and of ``loggers`` that lacks one; returns how
+    many handlers now carry it."""
+    covered = 0
+    for logger in (logging.getLogger(), *loggers):
+        for handler in logger.handlers:
+            if not any(isinstance(existing, MaskingFilter) for existing in handler.filters):
+                handler.addFilter(MaskingFilter())
+            covered += 1
+    return covered

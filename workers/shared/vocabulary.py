@@ -1,5 +1,5 @@
 """The translation vocabulary (``data/vocabulary.json``): attribute labels, materials with their
-grammatical gender, colours with their inflections, common values, and units."""
+grammatical gender, colours with their inflections, common values, care instructions, and units."""
 
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ class Vocabulary:
     colours: dict[str, dict[str, Any]]
     values: dict[str, dict[str, Any]]
     units: dict[str, Unit]
+    care: dict[str, dict[str, Any]] = field(default_factory=dict)  # care instructions ("hand wash cold")
     _index: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -55,9 +56,9 @@ class Vocabulary:
         vocabulary = cls(
             source_language=raw["source_language"], languages=raw["languages"], phrases=raw["phrases"],
             attributes=raw["attributes"], materials=raw["materials"], colours=raw["colours"],
-            values=raw["values"], units=units,
+            values=raw["values"], units=units, care=raw.get("care", {}),
         )
-        for section in ("attributes", "materials", "colours", "values"):
+        for section in ("attributes", "materials", "colours", "values", "care"):
             entries: dict[str, dict[str, Any]] = getattr(vocabulary, section)
             vocabulary._index[section] = {
                 normalize_key(alias): canonical

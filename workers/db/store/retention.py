@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from schemas import Kind
 from workers.db.models import DeadLetter, LegalHold, Rejection, Result, Tombstone, utcnow
+from workers.db.models_report import BatchStat
 from workers.db.store.base import StoreBase, item_hash
 
 
@@ -20,22 +21,24 @@ class ItemsOnHold(RuntimeError):
     """Purge or erasure asked for items under a legal hold; the message gives each reason."""
 
 
-
 @dataclass
 class Removed:
-    """How many rows a purge or an erasure removed, per table."""
+    """How many rows a purge or an erasure removed, per table (batch statistics hold no item: purge only)."""
 
     results: int = 0
     rejections: int = 0
     dead_letters: int = 0
+    batch_stats: int | None = None  # None: not a purge (an erasure has no batch statistics to remove)
 
     def as_dict(self) -> dict[str, int]:
-        return {"results": self.results, "rejections": self.rejections, "dead_letters": self.dead_letters}
+        counts = {"results": self.results, "rejections": self.rejections, "dead_letters": self.dead_letters}
+        return counts if self.batch_stats is None else counts | {"batch_stats": self.batch_stats}
 
     def __add__(self, other: Removed) -> Removed:
+        batch_stats = None if self.batch_stats is None and other.batch_stats is None else \
+            (self.batch_stats or 0) + (other.batch_stats or 0)
         return Removed(self.results + other.results, self.rejections + other.rejections,
-                       self.dead_letters + other.dead_letters)
-
+                       self.dead_letters + other.dead_letters, batch_stats)
 
 
 class RetentionStore(StoreBase):
@@ -116,6 +119,8 @@ class RetentionStore(StoreBase):
                     dead_letters=session.execute(delete(DeadLetter).where(
                         DeadLetter.kind == kind.value, DeadLetter.failed_at < cutoff,
                         or_(DeadLetter.item_id.is_(None), DeadLetter.item_id.not_in(held)))).rowcount,
+                    batch_stats=session.execute(delete(BatchStat).where(
+                        BatchStat.kind == kind.value, BatchStat.started_at < cutoff)).rowcount,
                 )
                 head = self._append_audit(session, actor, "purge", kind, {
                     "retention_days": days, "cutoff": cutoff.isoformat(), "removed": removed[kind.value].as_dict()})

