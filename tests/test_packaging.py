@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,21 +20,33 @@ from workers.runtime.redis_server import RedisServer
 PACKAGED_TREES = ("schemas", "tasks", "workers")
 
 
+def tracked_files() -> list[str]:
+    """What a clean clone holds (files git tracks, and new ones it does not ignore)."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, check=True).stdout.split()
+    return [path for path in listed if (REPO_ROOT / path).is_file()]
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built from a copy of what git tracks, as from a clean clone (an in-tree build/ folder of an earlier
+    build would otherwise slip stale files into the wheel)."""
+    if not (REPO_ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    source = tmp_path_factory.mktemp("clone")
+    for path in tracked_files():
+        (source / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / path, source / path)
     out = tmp_path_factory.mktemp("dist")
     # No isolated build environment: the test extra brings the setuptools pyproject.toml asks for.
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
-                    "--wheel-dir", str(out), str(REPO_ROOT)], check=True, capture_output=True, timeout=600)
+                    "--wheel-dir", str(out), str(source)], check=True, capture_output=True, timeout=600)
     [built] = out.glob("slimline-*.whl")
     return built
 
 
 def test_the_wheel_holds_every_file_of_the_product_that_git_tracks(wheel: Path) -> None:
-    tracked = subprocess.run(["git", "ls-files", *PACKAGED_TREES], cwd=REPO_ROOT, capture_output=True, text=True,
-                             check=True).stdout.split()
-    if not tracked:
-        pytest.skip("not a git checkout")
+    tracked = [path for path in tracked_files() if path.split("/")[0] in PACKAGED_TREES]
     with zipfile.ZipFile(wheel) as archive:
         packaged = set(archive.namelist())
     missing = [path for path in tracked if path not in packaged]

@@ -52,6 +52,39 @@ def test_each_product_gets_a_checked_description_per_language(sqlite_deployment:
     assert listed.returncode == 0 and products[0]["id"] in listed.stdout
 
 
+def test_the_escalated_tier_rewrites_what_the_templates_wrote_as_a_new_version(sqlite_deployment: Deployment) -> None:
+    """The compact tier writes templates only here and escalates; a `--tier escalated` worker writes the product
+    again with its model and its result supersedes the compact one. The small shipped model stands in for the
+    bigger escalated one (benchmarks/products_generation.py measures that one): this tests the path."""
+    deployment = sqlite_deployment
+    deployment.extra_env |= {
+        "SLIMLINE_GENERATOR__LANGUAGES": "[]",  # compact: templates only, so every language is escalated
+        "SLIMLINE_PRODUCTS__ESCALATE": "true",
+        "SLIMLINE_PRODUCTS__ESCALATED_MODEL": "smollm2-135m",
+        "SLIMLINE_PRODUCTS__ESCALATED_RUNTIME_TYPE": "q8_0",
+        "SLIMLINE_PRODUCTS__ESCALATED_LANGUAGES": '["en", "de"]',
+        "SLIMLINE_PRODUCTS__ESCALATED_MAX_NEW_TOKENS": '{"en": 40, "de": 40}',
+        "SLIMLINE_GENERATOR__CONTEXT_TOKENS": "4096",
+        "SLIMLINE_GENERATOR__THREADS": "1",
+    }
+    deployment.start_worker(queues="products")
+    deployment.start_worker(queues="products", tier="escalated")
+    [product] = [p | {"languages": ["en", "de", "fr"]} for p in _products(1)]
+    deployment.enqueue([product], kind=Kind.products)
+    deployment.drain(timeout=300)
+    compact, escalated = deployment.store.history(Kind.products, product["id"])
+    assert (compact["tier"], compact["review_status"], compact["is_current"]) == ("compact", "needs_review", False)
+    assert compact["result"]["escalation"]["languages"] == ["en", "de"]  # fr: the escalated tier does not write it
+    assert {d["path"] for d in compact["result"]["descriptions"].values()} == {"template"}
+    assert (escalated["tier"], escalated["review_status"], escalated["is_current"]) == ("escalated", "draft", True)
+    assert escalated["model"].startswith("SmolLM2-135M-Instruct") and "escalation" not in escalated["result"]
+    descriptions = escalated["result"]["descriptions"]
+    for language in ("en", "de"):  # the model tried; what failed the check fell back to the template
+        assert descriptions[language]["attempts"] and descriptions[language]["path"] in ("model", "template")
+    assert descriptions["fr"]["reasons"][0]["code"] == "language_not_supported_by_model"
+    assert deployment.store.dead_letters() == []
+
+
 def _wait_for_first_result(deployment: Deployment) -> None:
     deadline = time.monotonic() + 300
     while not deployment.store.current_results(Kind.products):

@@ -19,7 +19,7 @@ from workers.shared.generator.grammar import numbers_only_grammar  # noqa: E402
 from workers.shared.generator.llama_cpp import LlamaCppGenerator, make_llama_cpp_generator  # noqa: E402
 from workers.shared.generator.model_file import resolve_model_file  # noqa: E402
 from workers.products.grounding import REASON_CODES  # noqa: E402
-from workers.products.pipeline import ProductPipeline, build_pipeline  # noqa: E402
+from workers.products.pipeline import ProductPipeline, build_pipeline, escalated_settings  # noqa: E402
 from workers.shared.quantities import find_numbers  # noqa: E402
 from workers.shared.vocabulary import default_vocabulary  # noqa: E402
 from workers.settings import Settings  # noqa: E402
@@ -83,6 +83,16 @@ def test_the_grammar_lets_the_model_write_only_the_products_numbers(generator: L
     assert set(numbers) <= allowed, constrained.text  # …and only these can be written
 
 
+def test_a_grammar_that_rejects_every_likely_token_does_not_abort_the_process(generator: LlamaCppGenerator) -> None:
+    # None of the model's top-k tokens for this prompt fits the grammar: llama.cpp alone would pick one anyway and
+    # abort the process with a C++ exception when accepting it (a benchmark worker died so).
+    for greedy in (False, True):
+        [generation] = generator.generate([GenerationRequest(
+            key="z", messages=(("user", "Describe a blue teapot."),), max_tokens=6, seed=1, greedy=greedy,
+            grammar='root ::= "zq"+\n')])
+        assert generation.text == "zqzqzq" and generation.finish == "length"
+
+
 def test_every_product_gets_a_stored_description_or_a_rejection(pipeline: ProductPipeline,
                                                                  generator: LlamaCppGenerator) -> None:
     products = [PRODUCTS[i] for i in ("ap-merino-crew", "ki-skillet", "el-earbuds", "co-beard-oil")]
@@ -93,7 +103,7 @@ def test_every_product_gets_a_stored_description_or_a_rejection(pipeline: Produc
         assert isinstance(outcome, dict) and outcome["review_status"] == "draft"
         assert list(outcome["descriptions"]) == product.languages
         for language, description in outcome["descriptions"].items():
-            assert description["text"].startswith(product.name)
+            assert description["text"].startswith(product.localized_names.get(language, product.name))
             if description["path"] == "model":
                 assert language == "en" and description["model_sha256"] == generator.sha256
                 assert pipeline.checker.check(description["text"], product, language).passed
@@ -150,3 +160,25 @@ def test_the_file_as_shipped_runs_too_and_no_converted_file_is_left(generator: L
         assert not list(Path(tempfile.gettempdir()).glob("slimline-gguf-*"))  # the converted file is gone
     finally:
         shipped.close()
+
+
+def test_with_escalation_on_what_the_templates_wrote_is_sent_to_the_escalated_tier() -> None:
+    templates_only = {"generator": {"languages": []}}
+    product = PRODUCTS["ap-merino-crew"]  # en, de, fr
+    [kept] = ProductPipeline(Settings(**templates_only))([product])
+    assert kept["review_status"] == "draft" and "escalation" not in kept  # escalation is off by default
+    escalating = ProductPipeline(Settings(**templates_only, products={"escalate": True,
+                                                                      "escalated_languages": ["de", "fr", "it"]}))
+    [sent] = escalating([product])
+    assert sent["review_status"] == "needs_review" and sent["escalation"]["languages"] == ["de", "fr"]
+
+
+def test_the_escalated_tier_has_its_own_model_languages_and_budgets() -> None:
+    compact = Settings(generator={"model_path": "/models/own.gguf", "languages": ["en"]},
+                       products={"escalate": True, "escalated_model": "qwen2.5-coder-0.5b",
+                                 "escalated_languages": ["de", "it"], "escalated_max_new_tokens": {"de": 99}})
+    escalated = escalated_settings(compact)
+    assert (escalated.generator.model, escalated.generator.model_path) == ("qwen2.5-coder-0.5b", None)
+    assert escalated.generator.languages == ["de", "it"] and escalated.generator.runtime_type is None
+    assert escalated.products.max_new_tokens == {"de": 99} and not escalated.products.escalate
+

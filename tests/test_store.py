@@ -95,6 +95,19 @@ def test_an_escalated_result_supersedes_the_compact_one_without_erasing_it(store
     assert [row["tier"] for row in store.history(Kind.documents, "d1")] == ["compact", "escalated"]
 
 
+def test_an_escalated_rewrite_does_not_supersede_what_a_person_approved(store: OutcomeStore) -> None:
+    store.save(Kind.products, Outcomes(results=[_result("p1", "m1") | {"review_status": "draft"}]))
+    store.review(Kind.products, "p1", actor="editor", review_status="approved")
+    store.save(Kind.products, Outcomes(results=[_result("p1", "m1e", tier="escalated") | {"review_status": "draft"}]))
+    [current] = store.current_results(Kind.products)
+    assert (current["tier"], current["review_status"]) == ("compact", "approved")
+    assert [row["tier"] for row in store.history(Kind.products, "p1")] == ["compact", "escalated"]
+    # New facts from the producer still make a new current draft.
+    later = datetime.now(timezone.utc) + timedelta(minutes=1)
+    store.save(Kind.products, Outcomes(results=[_result("p1", "m2", content="c2", sent_at=later)]))
+    assert store.current_results(Kind.products)[0]["content_hash"] == "c2"
+
+
 def test_a_review_by_a_person_is_a_new_current_version_and_is_audited(store: OutcomeStore) -> None:
     store.save(Kind.documents, Outcomes(results=[_result("d1", "m1")]))
     reviewed = store.review(Kind.documents, "d1", actor="ana", review_status="resolved",

@@ -13,7 +13,7 @@ PIPELINE_KINDS: frozenset[Kind] = frozenset(kind for kind in Kind if kind.value 
 # Kinds that must get the CPU first: workers serving none of these run at a lower priority (SLIMLINE_WORKER_NICE).
 LATENCY_CRITICAL_KINDS: frozenset[Kind] = frozenset({Kind.transactions})
 # Kinds whose hard cases (results marked needs_review) go on to the escalation queue.
-ESCALATING_KINDS: frozenset[Kind] = frozenset({Kind.documents})
+ESCALATING_KINDS: frozenset[Kind] = frozenset({Kind.documents, Kind.products})
 
 
 def build_pipeline(kind: Kind, settings: Settings, tier: str = "compact") -> Pipeline:

@@ -17,6 +17,11 @@ from pydantic import BaseModel
 from schemas import ItemError, Kind
 
 
+# Review statuses a pipeline gives its results; any other status was set by a person (approved, resolved,
+# confirmed_fraud…), and a machine tier's later version of the same content does not supersede it.
+MACHINE_REVIEW_STATUSES: frozenset[str | None] = frozenset({None, "needs_review", "draft", "open"})
+
+
 @dataclass(frozen=True)
 class Rejected:
     """In place of a result: why this item can never be processed (which field, why)."""

@@ -6,6 +6,12 @@ Per product and language:
 - a language the configured model does not write well: the template, and the result says so;
 - otherwise: generate (all products and languages of the batch decoded together), check, retry once
   greedily, and fall back to the template. Every result is a draft until a person approves it.
+
+Tiers: the compact tier (the default worker) writes what its small model writes well and leaves the rest to
+the templates. With SLIMLINE_PRODUCTS__ESCALATE on, a compact result with a template-written language that
+the escalated tier's model writes is stored as ``needs_review`` and sent to ``products.escalate``, where a
+worker started with ``--tier escalated`` (a bigger model, e.g. overnight) writes the product again; its result
+supersedes the compact one as a new version (a higher tier wins for the same content).
 """
 
 from __future__ import annotations
@@ -59,8 +65,12 @@ class ProductPipeline:
         self.checker = GroundingChecker(
             registry.create(settings.language_detector),
             bounds=LengthBounds(settings.products.min_chars, settings.products.max_chars),
+            fluff_path=settings.products.fluff_path,
         )
         self.model_languages = frozenset(settings.generator.languages) & self.renderer.languages
+        # Languages a template wrote that the escalated tier should write again (none unless escalation is on).
+        self.escalated_languages = (frozenset(settings.products.escalated_languages) & self.renderer.languages
+                                    if tier == "compact" and settings.products.escalate else frozenset())
         if generator is None and self.model_languages:
             generator = generator_from_settings(settings)
         self.generator = generator
@@ -141,7 +151,9 @@ class ProductPipeline:
             return
         text = _clean(generation.text, truncated=generation.finish == "length")
         verdict = self.checker.check(text, slot.product, slot.language, slot.facts)
-        attempt.update(verdict="pass" if verdict.passed else "fail", reasons=[f.to_dict() for f in verdict.reasons])
+        # The text of every attempt is kept: a reviewer sees why one fell back, a benchmark can judge it again.
+        attempt.update(text=text, verdict="pass" if verdict.passed else "fail",
+                       reasons=[f.to_dict() for f in verdict.reasons])
         slot.attempts.append(attempt)
         if verdict.passed:
             slot.text, slot.verdict, slot.fallback = text, verdict, None
@@ -156,10 +168,10 @@ class ProductPipeline:
         attempt = len(slot.attempts)
         return GenerationRequest(
             key=f"{product.id}:{language}:{attempt}",
-            messages=product_messages(product, language, self.renderer),
+            messages=product_messages(product, language, self.renderer, self.settings.products.prompt),
             max_tokens=self.settings.products.max_new_tokens.get(language, 160),
             seed=_seed(self.settings.products.seed, product.id, language, attempt),
-            prefill=product.name, greedy=greedy, grammar=grammar,
+            prefill=product.localized_names.get(language, product.name), greedy=greedy, grammar=grammar,
         )
 
     def _allowed_numbers(self, slot: _Slot) -> set[str]:
@@ -176,12 +188,18 @@ class ProductPipeline:
     # --- results -----------------------------------------------------------------------------
 
     def _result(self, product: Product, slots: list[_Slot]) -> dict[str, Any]:
-        return {
+        result: dict[str, Any] = {
             "product_id": product.id,
             "review_status": "draft",
             "languages": [slot.language for slot in slots],
             "descriptions": {slot.language: self._description(slot) for slot in slots},
         }
+        rewrite = [slot.language for slot in slots if slot.text is None and slot.language in self.escalated_languages]
+        if rewrite:  # the escalated tier's model writes these: send the product on (workers/runtime/batching.py)
+            result["review_status"] = "needs_review"
+            result["escalation"] = {"tier": "escalated", "languages": rewrite,
+                                    "reason": "written by the template; the escalated tier's model writes them"}
+        return result
 
     def _description(self, slot: _Slot) -> dict[str, Any]:
         generator = self.generator
@@ -232,5 +250,17 @@ def _seed(base: int, product_id: str, language: str, attempt: int) -> int:
 
 
 def build_pipeline(settings: Settings, tier: str = "compact") -> ProductPipeline:
+    """The compact configuration, or the escalated one: the bigger model (SLIMLINE_PRODUCTS__ESCALATED_MODEL)
+    asked to write its languages, with its own token budgets."""
     registry.load_plugins(settings.plugins)
+    if tier == "escalated":
+        settings = escalated_settings(settings)
     return ProductPipeline(settings, tier=tier)
+
+
+def escalated_settings(settings: Settings) -> Settings:
+    products = settings.products
+    generator = settings.generator.model_copy(update={
+        "model": products.escalated_model, "model_path": None, "languages": products.escalated_languages,
+        "runtime_type": products.escalated_runtime_type})
+    return settings.model_copy(update={"products": products.escalated(), "generator": generator})

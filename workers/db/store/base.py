@@ -33,12 +33,10 @@ def _unique_by_key(table: type[Base], rows: Sequence[dict[str, Any]]) -> list[di
     return list(unique.values())
 
 
-
 def item_hash(kind: Kind | str, item_id: str) -> str:
     """What a tombstone keeps of an erased item: the SHA-256 of kind and id, not the id."""
     kind_value = kind.value if isinstance(kind, Kind) else kind
     return hashlib.sha256(f"{kind_value}\n{item_id}".encode("utf-8", "surrogatepass")).hexdigest()
-
 
 
 @dataclass(frozen=True)
@@ -47,7 +45,6 @@ class AuditSigning:
 
     key: bytes
     head_file: Path
-
 
 
 def audit_signing_from_settings() -> AuditSigning | None:
@@ -60,7 +57,6 @@ def audit_signing_from_settings() -> AuditSigning | None:
         return None
     key = audit_chain.load_audit_key(settings.audit_key, settings.audit_key_file)
     return AuditSigning(key, settings.audit_head_file or settings.data_dir / "audit-head.json")
-
 
 
 class StoreBase:
@@ -134,13 +130,11 @@ class StoreBase:
         log.info(head.log_line())
 
 
-
 def _secure_delete(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
     """Deleted rows are overwritten with zeros, not merely unlinked (erasure must leave no bytes)."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
-
 
 
 def _as_dict(row: Base) -> dict[str, Any]:

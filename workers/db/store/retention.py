@@ -21,7 +21,6 @@ class ItemsOnHold(RuntimeError):
     """Purge or erasure asked for items under a legal hold; the message gives each reason."""
 
 
-
 @dataclass
 class Removed:
     """How many rows a purge or an erasure removed, per table (batch statistics hold no item: purge only)."""
@@ -40,7 +39,6 @@ class Removed:
             (self.batch_stats or 0) + (other.batch_stats or 0)
         return Removed(self.results + other.results, self.rejections + other.rejections,
                        self.dead_letters + other.dead_letters, batch_stats)
-
 
 
 class RetentionStore(StoreBase):

@@ -16,6 +16,7 @@ from schemas import Kind
 from workers.db.models import DeadLetter, Rejection, Result, Tombstone
 from workers.db.models_report import BatchStat
 from workers.db.store.base import StoreBase, _unique_by_key, item_hash, log
+from workers.pipelines.base import MACHINE_REVIEW_STATUSES
 
 # A result of a higher tier supersedes one of a lower tier for the same content.
 TIER_RANK = {"compact": 0, "escalated": 1, "human": 2}
@@ -33,7 +34,6 @@ class Outcomes:
 
     def __len__(self) -> int:
         return len(self.results) + len(self.rejections) + len(self.dead_letters)
-
 
 
 class WriteStore(StoreBase):
@@ -92,7 +92,7 @@ class WriteStore(StoreBase):
         item_ids = sorted({row["item_id"] for row in rows})
         existing: dict[str, list[_Version]] = {item_id: [] for item_id in item_ids}
         query = select(Result.id, Result.item_id, Result.version, Result.dedup_key, Result.is_current, Result.tier,
-                       Result.content_hash, Result.sent_at) \
+                       Result.content_hash, Result.sent_at, Result.review_status) \
             .where(Result.kind == kind.value, Result.item_id.in_(item_ids)).with_for_update()
         for stored in session.execute(query):
             existing[stored.item_id].append(_Version(**stored._asdict()))
@@ -115,7 +115,8 @@ class WriteStore(StoreBase):
                        "dedup_key": dedup_key, "is_current": becomes_current, "tier": tier}
             versions.append(_Version(id=None, item_id=row["item_id"], version=new_row["version"], dedup_key=dedup_key,
                                      is_current=becomes_current, tier=tier, content_hash=row["content_hash"],
-                                     sent_at=row.get("sent_at"), new_row=new_row))
+                                     sent_at=row.get("sent_at"), review_status=new_row.get("review_status"),
+                                     new_row=new_row))
             new_rows.append(new_row)
             added.append(row)
         if superseded_ids:
@@ -164,7 +165,6 @@ class WriteStore(StoreBase):
             )
 
 
-
 @dataclass
 class _Version:
     """What deciding the next version needs of a stored one (or of one added in this batch: ``new_row``)."""
@@ -177,8 +177,8 @@ class _Version:
     tier: str
     content_hash: str
     sent_at: datetime | None
+    review_status: str | None = None
     new_row: dict[str, Any] | None = None
-
 
 
 def _grouped_by_columns(rows: Sequence[dict[str, Any]]) -> Iterator[tuple[tuple[str, ...], list[dict[str, Any]]]]:
@@ -188,14 +188,15 @@ def _grouped_by_columns(rows: Sequence[dict[str, Any]]) -> Iterator[tuple[tuple[
     yield from groups.items()
 
 
-
 def _supersedes(row: dict[str, Any], tier: str, current: _Version) -> bool:
     """Whether a new version becomes current: a person's review always does; for the same content, a
-    higher tier does; for other content, the one the producer sent later does."""
+    higher tier does, unless a person has decided on the current version (approved, resolved…); for other
+    content, the one the producer sent later does."""
     if tier == "human":
         return True
     if row["content_hash"] == current.content_hash:
-        return TIER_RANK.get(tier, 0) > TIER_RANK.get(current.tier, 0)
+        decided_by_a_person = current.review_status not in MACHINE_REVIEW_STATUSES
+        return TIER_RANK.get(tier, 0) > TIER_RANK.get(current.tier, 0) and not decided_by_a_person
     sent_at, current_sent_at = row.get("sent_at"), current.sent_at
     if sent_at is None or current_sent_at is None:
         return True

@@ -56,7 +56,8 @@ def generator_from_settings(settings: Settings) -> Generator:
     return registry.create(
         settings.generator.backend, model_path=settings.generator.model_path,
         model_name=settings.generator.model_name, model_version=settings.generator.model_version,
-        manifest_dir=settings.generator.model_manifest_dir,
+        manifest_dir=settings.generator.model_manifest_dir, model=settings.generator.model,
+        cache_dir=settings.generator.cache_dir,
         threads=settings.generator.threads or settings.threads_per_process,
         context_tokens=settings.generator.context_tokens, max_sequences=settings.generator.sequences_in_flight,
         temperature=settings.generator.temperature, top_k=settings.generator.top_k,

