@@ -13,11 +13,13 @@ import yaml
 
 from schemas import Kind
 from workers.lifecycle.steps import prefetch_multiplier
+from workers.pipelines import PIPELINE_KINDS
+from workers.runtime.queues import work_queues
 from workers.settings import Settings
 
 K8S = Path(__file__).resolve().parents[1] / "deploy" / "k8s"
 KUBERNETES_DEFAULT_GRACE_SECONDS = 30
-WORK_QUEUES = {"documents", "documents.escalate", "transactions", "products"}
+WORK_QUEUES = set(work_queues(PIPELINE_KINDS))  # every queue a worker consumes, escalation queues included
 
 # The fields of KEDA's keda.sh/v1alpha1 objects these manifests use, as KEDA's documentation gives them (ScaledObject
 # spec, the redis and redis-sentinel list scalers, TriggerAuthentication's secretTargetRef). KEDA's CRDs are not
