@@ -39,6 +39,9 @@ TEST_ENV = {
     # No escalation unless a test asks for it (tests of escalation start a worker of the escalated tier).
     "SLIMLINE_DOCUMENTS__REVIEW_SCORE": "0",
     "SLIMLINE_DOCUMENTS__REVIEW_MARGIN": "0",
+    # Workers at the same priority as the test that waits for them: a niced worker loading its models on a
+    # busy CI machine can take minutes (tests/test_cpu_priority.py checks the production default).
+    "SLIMLINE_WORKER_NICE": "0",
 }
 
 

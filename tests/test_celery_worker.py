@@ -115,7 +115,8 @@ def test_plain_celery_worker_refuses_queues_that_do_not_make_one_tier(
 def test_queues_decide_kinds_and_tier() -> None:
     assert resolve_queues(None, None) == ([Kind.documents, Kind.transactions, Kind.products], "compact",
                                           ["documents", "transactions", "products"])
-    assert resolve_queues(None, "escalated") == ([Kind.documents], "escalated", ["documents.escalate"])
+    assert resolve_queues(None, "escalated") == ([Kind.documents, Kind.products], "escalated",
+                                                 ["documents.escalate", "products.escalate"])
     assert resolve_queues(["documents.escalate"], None) == ([Kind.documents], "escalated", ["documents.escalate"])
     with pytest.raises(StartRefused, match="one tier"):
         resolve_queues(["transactions", "documents.escalate"], None)

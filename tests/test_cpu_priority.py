@@ -17,6 +17,7 @@ def _priority(worker: WorkerProcess) -> tuple[int, str]:
 
 
 def test_document_workers_yield_the_cpu_to_transaction_workers(sqlite_deployment: Deployment) -> None:
+    sqlite_deployment.extra_env["SLIMLINE_WORKER_NICE"] = "10"  # the default (other tests turn it off)
     documents = sqlite_deployment.start_worker(queues="documents")
     transactions = sqlite_deployment.start_worker(queues="transactions")
 
