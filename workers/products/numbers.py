@@ -16,18 +16,22 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from schemas import Product
-from workers.shared.quantities import NumberMention, find_numbers, source_facts
+from workers.shared.quantities import NumberMention, find_numbers, source_facts, unit_matcher
 from workers.shared.vocabulary import Vocabulary, normalize_key
 
 # Units of one dimension, as multiples of a base unit: a quantity may be stated in any of them.
 _SCALE: dict[str, tuple[str, Decimal]] = {
-    "mm": ("mm", Decimal(1)), "cm": ("mm", Decimal(10)), "m": ("mm", Decimal(1000)),
+    "mm": ("mm", Decimal(1)), "cm": ("mm", Decimal(10)), "m": ("mm", Decimal(1000)), "in": ("mm", Decimal("25.4")),
+    "fl oz": ("ml", Decimal("29.5735")),
     "mg": ("mg", Decimal(1)), "g": ("mg", Decimal(1000)), "kg": ("mg", Decimal(1000000)),
     "ml": ("ml", Decimal(1)), "cl": ("ml", Decimal(10)), "l": ("ml", Decimal(1000)),
     "W": ("W", Decimal(1)), "kW": ("W", Decimal(1000)),
     "s": ("s", Decimal(1)), "min": ("s", Decimal(60)), "h": ("s", Decimal(3600)),
     "MB": ("MB", Decimal(1)), "GB": ("MB", Decimal(1000)), "TB": ("MB", Decimal(1000000)),
 }
+# Units of another system (inches, fluid ounces): a conversion is rounded, so it matches within this share.
+_IMPERIAL = frozenset({"in", "fl oz"})
+_CONVERSION_TOLERANCE = Decimal("0.02")
 # Words between two numbers that make one group with one unit ("72 to 120 cm", "80 x 30 x 180 cm").
 _JOINERS = frozenset({"x", "×", "-", "–", "—", "/", "to", "and", "bis", "und", "à", "et", "a", "y", "e", "al", "au",
                       "bis zu", "to about"})
@@ -59,6 +63,7 @@ class UnitlessFact:
 class NumberBinder:
     def __init__(self, vocabulary: Vocabulary) -> None:
         self.vocabulary = vocabulary
+        self.units = unit_matcher(vocabulary)
 
     def unitless_facts(self, product: Product) -> list[UnitlessFact]:
         found = []
@@ -85,17 +90,22 @@ class NumberBinder:
 
     def check(self, masked: str, language: str, facts) -> list[tuple[str, str]]:  # facts: ProductFacts
         """(reason code, detail) per number that is not bound to a fact as the fact states it."""
-        known = {normalized(value, unit) for value, unit in facts.quantities if unit}
+        stated = {(value, unit) for value, unit in facts.quantities if unit}
         mentions = find_numbers(masked, language, self.vocabulary)
         units = _carried_units(masked, mentions)
         findings = []
         for mention, unit in zip(mentions, units):
             readings = [value for value in (mention.value, mention.other_value) if value is not None]
+            if unit is None and mention.value is not None:
+                # "a 6 in screen": "in" is read as inches only where the facts give this number in inches
+                lenient = self.units.unit_at(masked, mention.end)
+                if lenient and _states(mention.value, lenient[0], stated):
+                    continue
             shown = f"{mention.raw}{' ' + unit if unit else ''}"
             if unit is not None:
-                if mention.value is not None and normalized(mention.value, unit) in known:
+                if mention.value is not None and _states(mention.value, unit, stated):
                     continue
-                if mention.other_value is not None and normalized(mention.other_value, unit) in known:
+                if mention.other_value is not None and _states(mention.other_value, unit, stated):
                     findings.append(("number_format", shown))
                 elif any(value in facts.values for value in readings):
                     findings.append(("invented_unit", f"{shown}: the facts give {mention.raw} another unit"))
@@ -115,6 +125,22 @@ class NumberBinder:
                 findings.append(("unbound_number", f"{shown} {' '.join(context[1])}: the facts' {mention.raw} "
                                                    f"is the {attributes}"))
         return findings
+
+
+def _states(value: Decimal, unit: str, stated: set[tuple[Decimal, str | None]]) -> bool:
+    """The facts state this quantity: the same amount in a unit of the same dimension ("2.2 kW" for 2200 W,
+    "0,85 kg" for 850 g), or, across unit systems ("39.6 cm" for 15.6 in), rounded within 2 %."""
+    amount, base = normalized(value, unit)
+    for fact_value, fact_unit in stated:
+        fact_amount, fact_base = normalized(fact_value, fact_unit)
+        if fact_base != base:
+            continue
+        if fact_amount == amount:
+            return True
+        if (unit in _IMPERIAL) != (fact_unit in _IMPERIAL) and fact_amount and \
+                abs(amount - fact_amount) <= _CONVERSION_TOLERANCE * fact_amount:
+            return True
+    return False
 
 
 def _carried_units(text: str, mentions: list[NumberMention]) -> list[str | None]:
