@@ -14,7 +14,8 @@ in five languages, each marked faithful or unfaithful with the kinds of error it
 
 Overall: recall of unfaithful texts (rejected for any reason), the share of faithful texts rejected, and
 precision of rejections. Parts, reported apart: the tuning part (the first set's tuning texts, ``v1-tune``,
-and its former held-out texts, ``v1-heldout``, also shown apart) and the held-out part (``v2-heldout``, nine
+its former held-out texts, ``v1-heldout``, and texts written while the check was retuned, ``v3-tune``, each
+also shown apart) and the held-out part (``v2-heldout``, nine
 products written after the first tuning and never looked at while the check was retuned): its figures are
 the honest ones. Run ``--parts tune`` while tuning, so the held-out figures stay unseen until the end. The baseline in the same run is the check restricted to the reason codes it had before the
 labelled set existed (numbers, the old claim list, colours and materials, language, form).
@@ -110,9 +111,10 @@ def print_report(title: str, result: dict[str, Any], baseline: dict[str, Any]) -
 
 
 PARTS = {
-    "tune": ("Tuning part (v1-tune + v1-heldout)", lambda e: e.split == "tune"),
+    "tune": ("Tuning part (v1-tune + v1-heldout + v3-tune)", lambda e: e.split == "tune"),
     "v1-tune": ("  of which the first set's tuning texts (v1-tune)", lambda e: e.origin == "v1-tune"),
     "v1-heldout": ("  of which the first set's former held-out texts (v1-heldout)", lambda e: e.origin == "v1-heldout"),
+    "v3-tune": ("  of which the tuning texts written while retuning (v3-tune)", lambda e: e.origin == "v3-tune"),
     "heldout": ("Held-out part (v2-heldout: not looked at while tuning)", lambda e: e.split == "heldout"),
 }
 
