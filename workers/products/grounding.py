@@ -31,8 +31,8 @@ from workers.products.lexicon import (
     CLAIM_CODES, CLAIMS_PATH, FEATURES_PATH, FLUFF_PATH, NAMES_PATH, Concept, FeatureLexicon, Fluff, NameLexicon,
     load_claims, whole_words,
 )
-from workers.products.names import NameCheck, country_names, fact_words
-from workers.products.numbers import NumberBinder, UnitlessFact
+from workers.products.names import NameCheck, country_codes, country_names, fact_words
+from workers.products.numbers import CODE, NumberBinder, UnitlessFact, without_codes
 from workers.products.templates import brand_of
 from workers.shared.language import LanguageDetector
 from workers.shared.quantities import parse_quantity, source_facts
@@ -144,6 +144,9 @@ class ProductFacts:
     # The materials the facts give each part ("upholstery: mesh back" → back: mesh); None: the whole product's.
     part_materials: dict[str | None, set[str]] = field(default_factory=dict)
     own_phrases: dict[str, list[str]] = field(default_factory=dict)  # per language: the facts' labels and values
+    attribute_stems: dict[str, frozenset[str]] = field(default_factory=dict)  # what names each attribute
+    angles: set[Decimal] = field(default_factory=set)  # numbers the facts give in bare degrees ("90°")
+    countries: set[str] = field(default_factory=set)  # CLDR codes of the places the facts name, in any language
 
 
 class GroundingChecker:
@@ -171,14 +174,15 @@ class GroundingChecker:
         texts = [product.name, *names.values()]
         lines = []
         for key, value in product.attributes.items():
-            quantities |= source_facts(value, self.vocabulary)
+            quantities |= source_facts(without_codes(value), self.vocabulary)
             texts += [key, value]
             lines.append(f"{key}: {value}")
             if parse_quantity(value, self.vocabulary) is None and re.search(r"\d", value):
                 verbatim.append(value)
+            verbatim += CODE.findall(value)  # "IPX7", "SpO2": allowed as they are, their digits count nothing
         for language, values in product.localized_attributes.items():
             for key, value in values.items():
-                quantities |= source_facts(value, self.vocabulary, language=language)
+                quantities |= source_facts(without_codes(value), self.vocabulary, language=language)
                 texts.append(value)
                 lines.append(f"{key}: {value}")
         attribute_text = "\n".join(texts)
@@ -187,11 +191,15 @@ class GroundingChecker:
             verbatim=sorted(set(verbatim), key=len, reverse=True), attribute_text=attribute_text,
             names=names, lines=lines, words=fact_words(texts), category=product.category,
             unitless=self.numbers.unitless_facts(product),
+            attribute_stems=self.numbers.attribute_stems(product), angles=self.numbers.angles(product),
         )
         facts.supported_claims = {claim.name for claim in self.claims if claim.supported(attribute_text)}
         facts.attribute_concepts = {concept for concept, patterns in self.attribute_words.items()
                                     if any(p.search(attribute_text) for p in patterns.values())}
         facts.part_materials = self._part_materials(product)
+        aliases = self.names.lexicon.countries
+        facts.countries = {country_codes(language, aliases)[found.group(0).lower()] for language in self.vocabulary.languages
+                           for found in self._country_pattern(language).finditer(attribute_text)}
         facts.own_phrases = self._own_phrases(product)
         return facts
 
@@ -288,7 +296,8 @@ class GroundingChecker:
                 findings.append(Finding(CLAIM_CODES[claim.kind], f"{claim.name}: {match.group(0)!r}"))
                 spans.append(range(*match.span()))
         country = self._country_pattern(language).search(text)
-        if country and country.group(0).lower() not in facts.words:
+        if country and country_codes(language, self.names.lexicon.countries).get(country.group(0).lower()) \
+                not in facts.countries:
             findings.append(Finding("claim_environment", f"origin: {country.group(0)!r}"))
         for concept, found in self.fluff.search(text, language, facts.category):
             findings.append(Finding("claim_superlative", f"{concept}: {found!r}"))
@@ -402,7 +411,7 @@ class GroundingChecker:
 
     def _country_pattern(self, language: str) -> re.Pattern[str]:
         if language not in self._countries:
-            names = sorted(country_names(language), key=len, reverse=True)
+            names = sorted(country_names(language, self.names.lexicon.countries), key=len, reverse=True)
             # Case-sensitive: country names are capitalised, and "Chad" or "Jordan" are also words.
             self._countries[language] = re.compile(
                 rf"(?<![\w-])(?:{'|'.join(re.escape(name) for name in names)})(?![\w-])")

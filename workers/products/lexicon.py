@@ -137,6 +137,7 @@ class NameLexicon:
     terms: frozenset[str]  # capitalised words that are not names, lower-cased
     slot: dict[str, re.Pattern[str]]  # "by", "von", "de"… right after the product's name
     attribution: dict[str, re.Pattern[str]]  # "designed by", "entworfen von"…
+    countries: tuple[tuple[str, str], ...] = ()  # country names CLDR spells otherwise ("Turkey"), to their code
 
     @classmethod
     def from_file(cls, path: Path = NAMES_PATH) -> NameLexicon:
@@ -146,4 +147,6 @@ class NameLexicon:
             slot={lang: re.compile(rf"^[\s,]*(?:{'|'.join(words)})(?:\s+|(?<=['’]))", re.IGNORECASE)
                   for lang, words in raw["slot"].items()},
             attribution={lang: whole_words(patterns) for lang, patterns in raw["attribution"].items()},
+            countries=tuple(sorted((name, code) for name, code in raw.get("country_aliases", {}).items()
+                                   if not name.startswith("_"))),
         )

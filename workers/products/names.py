@@ -68,16 +68,27 @@ def fact_words(texts: Iterable[str]) -> set[str]:
 _NOT_PLACES = frozenset({"001", "EZ", "UN", "QO", "ZZ", "XA", "XB"})
 
 
-@lru_cache(maxsize=8)
-def country_names(language: str) -> frozenset[str]:
-    """Country and region names in ``language`` and English (CLDR); not "World"/"Welt"/"monde"."""
-    return frozenset(name for lang in {language, "en"} for code, name in Locale.parse(lang).territories.items()
-                     if code not in _NOT_PLACES)
+Aliases = tuple[tuple[str, str], ...]  # (name, CLDR code): names a shop writes that CLDR spells otherwise
 
 
-@lru_cache(maxsize=8)
-def _countries_lower(language: str) -> frozenset[str]:
-    return frozenset(name.lower() for name in country_names(language))
+@lru_cache(maxsize=16)
+def country_names(language: str, aliases: Aliases = ()) -> frozenset[str]:
+    """Country and region names in ``language`` and English (CLDR, and ``aliases``); not "World"/"Welt"."""
+    return frozenset(country_spellings(language, aliases))
+
+
+@lru_cache(maxsize=16)
+def country_codes(language: str, aliases: Aliases = ()) -> dict[str, str]:
+    """Country and region names in ``language`` and English, lower-cased, to their CLDR code: "Türkei",
+    "Turquie" and "Turkey" are one place."""
+    return {name.lower(): code for name, code in country_spellings(language, aliases).items()}
+
+
+def country_spellings(language: str, aliases: Aliases = ()) -> dict[str, str]:
+    found = {name: code for lang in (language, "en") for code, name in Locale.parse(lang).territories.items()
+             if code not in _NOT_PLACES}
+    found.update(dict(aliases))
+    return found
 
 
 @lru_cache(maxsize=4096)
@@ -189,7 +200,7 @@ class NameCheck:
 
     def _allowed(self, token: str, allowed: set[str], language: str) -> bool:
         lowered = token.lower().strip(".’'")
-        if lowered in allowed or lowered in self.lexicon.terms or lowered in _countries_lower(language):
+        if lowered in allowed or lowered in self.lexicon.terms or lowered in country_codes(language, self.lexicon.countries):
             return True
         if len(lowered) >= _STEM and any(word.startswith(lowered[:_STEM]) for word in allowed):
             return True

@@ -5,8 +5,11 @@ A number in a description must be one of the facts *as that fact states it*:
   language's decimal convention ("1,7 l" in German; "1.7 l" there is ``number_format``);
 - a unit carried over a range or dimensions ("between 72 and 120 cm", "80 x 30 x 180 cm");
 - without a unit: a fact that has no unit either ("seats: 6", "Bluetooth 5.3", "SPF 50"), and the words
-  around the number must name what that fact counts (its key, its label in any language, or the words next to
-  the number in the fact). "140+ countries" fails although 140 cm is the desk's width.
+  around the number must not name another attribute of the product ("6 speeds" when 6 is the number of
+  blades and the speeds are 5). "140+ countries" fails although 140 cm is the desk's width.
+
+Digits inside a code ("IPX7", "SpO2", "X50CrMoV15") are no number of the facts: "7 brush heads" is not
+supported by a water resistance of IPX7. A bare degree ("90°", "90 Grad") is an angle or a temperature.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
+
+from wordfreq import zipf_frequency
 
 from schemas import Product
 from workers.shared.quantities import NumberMention, find_numbers, source_facts, unit_matcher
@@ -32,9 +38,16 @@ _SCALE: dict[str, tuple[str, Decimal]] = {
 # Units of another system (inches, fluid ounces): a conversion is rounded, so it matches within this share.
 _IMPERIAL = frozenset({"in", "fl oz"})
 _CONVERSION_TOLERANCE = Decimal("0.02")
-# Words between two numbers that make one group with one unit ("72 to 120 cm", "80 x 30 x 180 cm").
-_JOINERS = frozenset({"x", "×", "-", "–", "—", "/", "to", "and", "bis", "und", "à", "et", "a", "y", "e", "al", "au",
-                      "bis zu", "to about"})
+# Words between two numbers that make one group with one unit: dimensions ("80 x 30 x 180 cm"), in any
+# order, and ranges ("72 to 120 cm"), which go up ("1440 à 75 Hz" is a resolution at a refresh rate).
+_DIMENSION_JOINERS = frozenset({"x", "×", "/"})
+_JOINERS = _DIMENSION_JOINERS | frozenset({"-", "–", "—", "to", "and", "bis", "und", "à", "et", "a", "y", "e", "al",
+                                           "au", "bis zu", "to about"})
+# A code: letters, then digits ("IPX7", "SpO2", "X50CrMoV15"); "2x", "1080p" or "65W" are numbers.
+CODE = re.compile(r"(?<![\w-])[^\W\d_]+\d[\w]*")
+# Degrees with no scale: an angle ("90°", "a 90-degree view") or a temperature.
+_BARE_DEGREES = frozenset({"degrees", "grad", "degrés", "grados", "gradi", "°"})
+_FUNCTION_ZIPF = 6.0  # a word this frequent in one of the languages says nothing about what is counted
 _WORD = re.compile(r"[^\W\d_][\w-]*")
 _CONTEXT_CHARS, _CONTEXT_WORDS = 50, 3
 
@@ -49,6 +62,27 @@ def normalized(value: Decimal, unit: str | None) -> tuple[Decimal, str | None]:
 def _stem(word: str) -> str:
     word = word.lower()
     return word[:5] if len(word) >= 5 else word
+
+
+@lru_cache(maxsize=8192)
+def _telling(word: str) -> bool:
+    """A word that can say what a number counts: three letters or more, not a function word ("of", "und")."""
+    return len(word) >= 3 and max(zipf_frequency(word, language) for language in ("en", "de", "fr", "es", "it")) \
+        < _FUNCTION_ZIPF
+
+
+def stems(words: list[str]) -> set[str]:
+    """The telling words' stems, hyphenated words also by their parts ("2er-Set": "set")."""
+    found = set()
+    for word in words:
+        for part in {word, *word.split("-")}:
+            if _telling(part.lower()):
+                found.add(_stem(part))
+    return found
+
+
+def without_codes(text: str) -> str:
+    return CODE.sub(lambda match: " " * len(match.group(0)), text)
 
 
 @dataclass(frozen=True)
@@ -67,13 +101,24 @@ class NumberBinder:
 
     def unitless_facts(self, product: Product) -> list[UnitlessFact]:
         found = []
-        items = list(product.attributes.items())
-        items += [item for values in product.localized_attributes.values() for item in values.items()]
-        for key, value in items:
-            stated = source_facts(value, self.vocabulary)
+        for key, value in _items(product):
+            stated = source_facts(without_codes(value), self.vocabulary)
             with_unit = {number for number, unit in stated if unit}
             for number in {number for number, unit in stated if unit is None} - with_unit:
                 found.append(UnitlessFact(number.normalize(), key, frozenset(self._stems(key, value))))
+        return found
+
+    def attribute_stems(self, product: Product) -> dict[str, frozenset[str]]:
+        """Per attribute, the stems of the words that name it (key, value, labels and counted nouns)."""
+        return {key: frozenset(self._stems(key, value)) for key, value in _items(product)}
+
+    @staticmethod
+    def angles(product: Product) -> set[Decimal]:
+        """Numbers the facts give in degrees with no scale ("field of view: 90°")."""
+        found = set()
+        for _, value in _items(product):
+            for match in re.finditer(r"(\d+(?:[.,]\d+)?)\s?°(?![CF])", value):
+                found.add(Decimal(match.group(1).replace(",", ".")).normalize())
         return found
 
     def _stems(self, key: str, value: str) -> set[str]:
@@ -86,7 +131,7 @@ class NumberBinder:
                 words += _WORD.findall(labels.get(language, ""))
                 words += [w for noun in labels.get("counts", {}).get(language, ()) for w in _WORD.findall(noun)]
             words += [w for alias in labels.get("aliases", ()) for w in _WORD.findall(alias)]
-        return {_stem(word) for word in words if len(word) >= 2}
+        return stems(words)
 
     def check(self, masked: str, language: str, facts) -> list[tuple[str, str]]:  # facts: ProductFacts
         """(reason code, detail) per number that is not bound to a fact as the fact states it."""
@@ -101,6 +146,10 @@ class NumberBinder:
                 lenient = self.units.unit_at(masked, mention.end)
                 if lenient and _states(mention.value, lenient[0], stated):
                     continue
+            if unit == "°C" and mention.value is not None and mention.value.normalize() in facts.angles:
+                found = self.units.unit_at(masked, mention.end, strict=True)
+                if found and masked[mention.end:found[1]].strip(" -").lower() in _BARE_DEGREES:
+                    continue  # "90 Grad" for a 90° field of view
             shown = f"{mention.raw}{' ' + unit if unit else ''}"
             if unit is not None:
                 if mention.value is not None and _states(mention.value, unit, stated):
@@ -120,10 +169,21 @@ class NumberBinder:
             if not candidates:
                 findings.append(("unbound_number", f"{shown} {' '.join(context[1])}: the facts give "
                                                    f"{mention.raw} only with a unit"))
-            elif not any({_stem(w) for w in context[0] + context[1]} & fact.stems for fact in candidates):
+                continue
+            around = stems(context[0] + context[1])
+            own = frozenset().union(*(fact.stems for fact in candidates))
+            if around & own:
+                continue
+            # Not named by its own fact's words: a count in words the facts do not use ("7 Bräunungsstufen") is
+            # accepted; a count of another attribute ("6 speeds" when 6 is the blades) is not. What a number
+            # counts is the word right after it.
+            counted = stems(_counted(masked, mention))
+            named = sorted(attribute for attribute, words in facts.attribute_stems.items()
+                           if attribute not in {fact.attribute for fact in candidates} and (counted & words) - own)
+            if named:
                 attributes = ", ".join(sorted({fact.attribute for fact in candidates}))
                 findings.append(("unbound_number", f"{shown} {' '.join(context[1])}: the facts' {mention.raw} "
-                                                   f"is the {attributes}"))
+                                                   f"is the {attributes}, not the {named[0]}"))
         return findings
 
 
@@ -144,14 +204,27 @@ def _states(value: Decimal, unit: str, stated: set[tuple[Decimal, str | None]]) 
 
 
 def _carried_units(text: str, mentions: list[NumberMention]) -> list[str | None]:
-    """Each mention's unit, a group's last unit carried back over joiners ("72 and 120 cm")."""
+    """Each mention's unit, a group's last unit carried back over joiners ("72 and 120 cm", "80 x 30 cm")."""
     units = [mention.unit for mention in mentions]
     for index in range(len(mentions) - 2, -1, -1):
         if units[index] is None and units[index + 1] is not None:
             between = normalize_key(text[mentions[index].end:mentions[index + 1].start])
-            if between in _JOINERS:
+            first, second = mentions[index].value, mentions[index + 1].value
+            ascending = first is not None and second is not None and first < second
+            if between in _DIMENSION_JOINERS or (between in _JOINERS and ascending):
                 units[index] = units[index + 1]
     return units
+
+
+def _items(product: Product) -> list[tuple[str, str]]:
+    items = list(product.attributes.items())
+    return items + [item for values in product.localized_attributes.values() for item in values.items()]
+
+
+def _counted(text: str, mention: NumberMention) -> list[str]:
+    """The word right after a number, with nothing but a space or hyphen between ("6 speeds", "2er-Set")."""
+    match = re.match(r"[ \u00a0\u202f-]?(?:\w*-)?([^\W\d_][\w-]*)", text[mention.end:])
+    return [match.group(0).strip(" \u00a0\u202f-")] if match else []
 
 
 def _context(text: str, mention: NumberMention) -> tuple[list[str], list[str]]:
