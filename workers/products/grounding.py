@@ -32,7 +32,7 @@ from workers.products.lexicon import (
     load_claims, whole_words,
 )
 from workers.products.names import NameCheck, country_codes, country_names, fact_words
-from workers.products.numbers import CODE, NumberBinder, UnitlessFact, without_codes
+from workers.products.numbers import CODE, NumberBinder, UnitlessFact
 from workers.products.templates import brand_of
 from workers.shared.language import LanguageDetector
 from workers.shared.quantities import parse_quantity, source_facts
@@ -136,7 +136,6 @@ class ProductFacts:
     attribute_text: str  # keys and values in every language, for claim support
     supported_claims: set[str] = field(default_factory=set)
     names: dict[str, str] = field(default_factory=dict)  # the product's name per language, where the shop gave one
-    lines: list[str] = field(default_factory=list)  # "key: value" per fact, source and localized
     words: set[str] = field(default_factory=set)  # every word of the facts, lower-cased
     unitless: list[UnitlessFact] = field(default_factory=list)
     category: str | None = None
@@ -172,24 +171,21 @@ class GroundingChecker:
         quantities = source_facts(product.name, self.vocabulary)
         verbatim = [product.name, *names.values()] + ([brand] if brand else [])
         texts = [product.name, *names.values()]
-        lines = []
         for key, value in product.attributes.items():
-            quantities |= source_facts(without_codes(value), self.vocabulary)
+            quantities |= source_facts(value, self.vocabulary)
             texts += [key, value]
-            lines.append(f"{key}: {value}")
             if parse_quantity(value, self.vocabulary) is None and re.search(r"\d", value):
                 verbatim.append(value)
             verbatim += CODE.findall(value)  # "IPX7", "SpO2": allowed as they are, their digits count nothing
         for language, values in product.localized_attributes.items():
             for key, value in values.items():
-                quantities |= source_facts(without_codes(value), self.vocabulary, language=language)
+                quantities |= source_facts(value, self.vocabulary, language=language)
                 texts.append(value)
-                lines.append(f"{key}: {value}")
         attribute_text = "\n".join(texts)
         facts = ProductFacts(
             name=product.name, brand=brand, quantities=quantities, values={value for value, _ in quantities},
             verbatim=sorted(set(verbatim), key=len, reverse=True), attribute_text=attribute_text,
-            names=names, lines=lines, words=fact_words(texts), category=product.category,
+            names=names, words=fact_words(texts), category=product.category,
             unitless=self.numbers.unitless_facts(product),
             attribute_stems=self.numbers.attribute_stems(product), angles=self.numbers.angles(product),
         )

@@ -168,7 +168,7 @@ class NumberBinder:
             context = _context(masked, mention)
             if not candidates:
                 findings.append(("unbound_number", f"{shown} {' '.join(context[1])}: the facts give "
-                                                   f"{mention.raw} only with a unit"))
+                                                   f"{mention.raw} only with a unit or inside a code"))
                 continue
             around = stems(context[0] + context[1])
             own = frozenset().union(*(fact.stems for fact in candidates))
