@@ -18,7 +18,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -84,6 +84,7 @@ _LETTERS = re.compile(r"[^\W\d_]{3,}")
 # A source-language word: this common in English (Zipf scale), and this much rarer in the text's language.
 _ENGLISH_ZIPF, _ENGLISH_MARGIN, _ENGLISH_WORDS = 3.0, 1.0, 2
 _SENTENCE_WORDS, _SENTENCE_SCORE = 5, 0.6
+SentenceLanguage = tuple[range, str | None, float | None]  # a sentence's span, its detected language and score
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,8 @@ class GroundingChecker:
                                     if any(p.search(attribute_text) for p in patterns.values())}
         facts.part_materials = self._part_materials(product)
         aliases = self.names.lexicon.countries
-        facts.countries = {country_codes(language, aliases)[found.group(0).lower()] for language in self.vocabulary.languages
+        facts.countries = {country_codes(language, aliases)[found.group(0).lower()]
+                           for language in self.vocabulary.languages
                            for found in self._country_pattern(language).finditer(attribute_text)}
         facts.own_phrases = self._own_phrases(product)
         return facts
@@ -212,7 +214,7 @@ class GroundingChecker:
             for concept, patterns in self.attribute_words.items():
                 if not concept.startswith("material"):
                     continue
-                for lang, pattern in patterns.items():
+                for pattern in patterns.values():
                     for match in pattern.finditer(value):
                         parts = self._bound_parts(value, match, language) or [key_part.name if key_part else None]
                         for part in parts:
@@ -251,7 +253,7 @@ class GroundingChecker:
         detected, score = self.detect_language([" ".join(masked.split())])[0]
         sentences = self._sentence_languages(masked)
         written_in = detected if detected != language and detected in self.vocabulary.languages else language
-        by_language = _by_language(masked, written_in, sentences)
+        by_language = _by_language(masked, written_in, sentences, self.vocabulary.languages)
         findings += self._names(text, masked, language, facts, by_language)
         findings += [Finding(code, detail) for written, part in by_language.items()
                      for code, detail in self.numbers.check(part, written, facts)]
@@ -273,7 +275,8 @@ class GroundingChecker:
             return [Finding("too_long", f"{len(text)} characters > {self.bounds.max_chars}")]
         return []
 
-    def _names(self, text: str, masked: str, language: str, facts: ProductFacts, by_language: dict[str, str]) -> list[Finding]:
+    def _names(self, text: str, masked: str, language: str, facts: ProductFacts,
+               by_language: dict[str, str]) -> list[Finding]:
         """``by_language``: the masked text split by the language each sentence is written in, so that a
         German sentence left in an English text is read by German rules (its nouns are capitalised)."""
         name_ends = [match.end() for name in {facts.name, facts.names.get(language, facts.name)}
@@ -299,7 +302,8 @@ class GroundingChecker:
             findings.append(Finding("claim_superlative", f"{concept}: {found!r}"))
         return findings, spans
 
-    def _features(self, text: str, language: str, facts: ProductFacts, claimed: Sequence[range] = ()) -> list[Finding]:
+    def _features(self, text: str, language: str, facts: ProductFacts,
+                  claimed: Sequence[range] = ()) -> list[Finding]:
         support = f"{facts.name}\n" + "\n".join(facts.names.values()) + "\n" + facts.attribute_text
         findings = []
         for concept in self.features.features + self.features.ingredients:
@@ -328,7 +332,8 @@ class GroundingChecker:
                  if (pattern := patterns.get(language)) for match in pattern.finditer(text)
                  # a word of the facts' own label or value ("Tipo de piel") states that fact
                  if not any(match.start() in span and match.end() - 1 in span for span in own)]
-        # A word inside a longer colour or material is that one: "verde" in "verde oliva", "steel" in "stainless steel".
+        # A word inside a longer colour or material is that one: "verde" in "verde oliva", "steel" in
+        # "stainless steel".
         found = [(match, concept) for match, concept in found
                  if not any(other.start() <= match.start() and match.end() <= other.end()
                             and other.end() - other.start() > match.end() - match.start() for other, _ in found)]
@@ -345,7 +350,8 @@ class GroundingChecker:
                 findings.append(Finding("unsupported_attribute", f"{concept}: {match.group(0)!r}"))
                 reported.add(concept)
             elif parts and not any(_part_has_material(part, concept, facts.part_materials) for part in parts):
-                findings.append(Finding("unsupported_attribute", f"{concept} for the {parts[0]}: {match.group(0)!r}"))
+                findings.append(Finding("unsupported_attribute",
+                                        f"{concept} for the {parts[0]}: {match.group(0)!r}"))
                 reported.add(concept)
         return findings
 
@@ -376,7 +382,7 @@ class GroundingChecker:
                     break
         return found
 
-    def _sentence_languages(self, masked: str) -> list[tuple[range, str | None, float | None]]:
+    def _sentence_languages(self, masked: str) -> list[SentenceLanguage]:
         """Each sentence of five words or more, and the language it is detected as."""
         spans = []
         position = 0
@@ -388,8 +394,7 @@ class GroundingChecker:
         detected = self.detect_language([masked[span.start:span.stop] for span in spans]) if spans else []
         return [(span, lang, score) for span, (lang, score) in zip(spans, detected)]
 
-    def _mixed_language(self, masked: str, language: str,
-                        sentences: list[tuple[range, str | None, float | None]]) -> list[Finding]:
+    def _mixed_language(self, masked: str, language: str, sentences: list[SentenceLanguage]) -> list[Finding]:
         """A sentence detected as another language, or source-language words left in the text."""
         findings = []
         for span, detected, score in sentences:
@@ -447,11 +452,13 @@ def _attribute_words(vocabulary: Vocabulary) -> dict[str, dict[str, re.Pattern[s
     return words
 
 
-def _by_language(masked: str, language: str, sentences: list[tuple[range, str | None, float | None]]) -> dict[str, str]:
-    """The text per language it is written in: sentences confidently detected as another language apart."""
+def _by_language(masked: str, language: str, sentences: list[SentenceLanguage],
+                 languages: Collection[str]) -> dict[str, str]:
+    """The text per language it is written in: sentences confidently detected as another of ``languages``
+    apart, each blanked out of the others."""
     regions: dict[str, list[range]] = {}
     for span, detected, score in sentences:
-        if detected and detected != language and (score or 0) >= _SENTENCE_SCORE:
+        if detected in languages and detected != language and (score or 0) >= _SENTENCE_SCORE:
             regions.setdefault(detected, []).append(span)
     if not regions:
         return {language: masked}

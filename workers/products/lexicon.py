@@ -119,7 +119,8 @@ class FeatureLexicon:
                        for lang, words in raw.get("negations", {}).items()},
             material_senses={lang: frozenset(word.lower() for word in words)
                              for lang, words in raw.get("material_senses", {}).items() if lang != "_comment"},
-            material_prepositions={lang: frozenset(words) for lang, words in raw.get("material_prepositions", {}).items()},
+            material_prepositions={lang: frozenset(words)
+                                   for lang, words in raw.get("material_prepositions", {}).items()},
         )
 
     def negated(self, text: str, match: re.Match[str], language: str) -> bool:

@@ -200,7 +200,8 @@ class NameCheck:
 
     def _allowed(self, token: str, allowed: set[str], language: str) -> bool:
         lowered = token.lower().strip(".’'")
-        if lowered in allowed or lowered in self.lexicon.terms or lowered in country_codes(language, self.lexicon.countries):
+        if lowered in allowed or lowered in self.lexicon.terms \
+                or lowered in country_codes(language, self.lexicon.countries):
             return True
         if len(lowered) >= _STEM and any(word.startswith(lowered[:_STEM]) for word in allowed):
             return True

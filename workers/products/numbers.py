@@ -41,8 +41,8 @@ _CONVERSION_TOLERANCE = Decimal("0.02")
 # Words between two numbers that make one group with one unit: dimensions ("80 x 30 x 180 cm"), in any
 # order, and ranges ("72 to 120 cm"), which go up ("1440 à 75 Hz" is a resolution at a refresh rate).
 _DIMENSION_JOINERS = frozenset({"x", "×", "/"})
-_JOINERS = _DIMENSION_JOINERS | frozenset({"-", "–", "—", "to", "and", "bis", "und", "à", "et", "a", "y", "e", "al",
-                                           "au", "bis zu", "to about"})
+_JOINERS = _DIMENSION_JOINERS | frozenset({"-", "–", "—", "to", "and", "bis", "und", "à", "et", "a", "y", "e",
+                                           "al", "au", "bis zu", "to about"})
 # A code: letters, then digits ("IPX7", "SpO2", "X50CrMoV15"); "2x", "1080p" or "65W" are numbers.
 CODE = re.compile(r"(?<![\w-])[^\W\d_]+\d[\w]*")
 # Degrees with no scale: an angle ("90°", "a 90-degree view") or a temperature.
