@@ -307,21 +307,23 @@ class GroundingChecker:
         support = f"{facts.name}\n" + "\n".join(facts.names.values()) + "\n" + facts.attribute_text
         findings = []
         for concept in self.features.features + self.features.ingredients:
-            if concept.supported(support):
-                continue
-            for lang in dict.fromkeys((language, "en")):
-                pattern = concept.patterns.get(lang)
-                for match in pattern.finditer(text) if pattern else ():
-                    if self.features.negated(text, match, language):
-                        continue  # "câble non fourni": said to be absent, not claimed
-                    if any(match.start() in span or match.end() - 1 in span for span in claimed):
-                        continue  # "boosts collagen production": the health claim, already reported
-                    findings.append(Finding("unsupported_feature", f"{concept.name}: {match.group(0)!r}"))
-                    break
-                else:
-                    continue
-                break
+            match = None if concept.supported(support) else self._claimed(concept, text, language, claimed)
+            if match:
+                findings.append(Finding("unsupported_feature", f"{concept.name}: {match.group(0)!r}"))
         return findings
+
+    def _claimed(self, concept: Concept, text: str, language: str, claimed: Sequence[range]) -> re.Match[str] | None:
+        """The first mention of a feature that claims it: not said to be absent ("câble non fourni"), nor part
+        of a phrase already reported as a claim ("boosts collagen production")."""
+        for lang in dict.fromkeys((language, "en")):
+            pattern = concept.patterns.get(lang)
+            for match in pattern.finditer(text) if pattern else ():
+                if self.features.negated(text, match, language):
+                    continue
+                if any(match.start() in span or match.end() - 1 in span for span in claimed):
+                    continue
+                return match
+        return None
 
     def _attribute_words(self, text: str, language: str, facts: ProductFacts) -> list[Finding]:
         """Colours and materials the text names but the facts (in any language) do not, and materials bound
