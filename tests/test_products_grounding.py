@@ -141,3 +141,81 @@ def test_the_fluff_list_is_the_shops(tmp_path) -> None:
     shop = GroundingChecker(no_detector, fluff_path=shop_list, use_ner=False)
     assert shop.check(text, SOAP, "en").passed
     assert "claim_superlative" in shop.check(text.replace("heavenly", "stunning"), SOAP, "en").codes
+
+
+# --- precision: faithful paraphrases in five languages pass, the same facts bound wrongly still fail ---------
+
+SHELF = Product(id="b1", name="Ladder Shelf", languages=["en"], category="furniture",
+                attributes={"material": "walnut veneer on MDF", "shelves": "5", "max load per shelf": "15 kg"})
+LAMP = Product(id="l1", name="Pebble Lamp", languages=["fr"], category="furniture",
+               attributes={"base": "ceramic", "shade": "linen", "height": "38 cm"})
+STOOL = Product(id="t1", name="Alto Stool", languages=["en", "it"], category="furniture",
+                attributes={"seat": "solid oak", "legs": "powder-coated steel", "seat height": "75 cm"})
+SERUM = Product(id="v1", name="Glow Serum", languages=["es"], category="cosmetics",
+                attributes={"volume": "30 ml", "skin type": "all skin types"})
+JACKET = Product(id="j1", name="Storm Jacket", languages=["es"], category="apparel",
+                 attributes={"colour": "olive", "weight": "380 g"})
+CHARGER = Product(id="g1", name="Duo Charger", languages=["fr"], category="electronics",
+                  attributes={"output": "65 W", "cable": "not included"})
+TABLE = Product(id="f1", name="Fjord Table", languages=["de"], category="furniture",
+                attributes={"material": "solid oak", "finish": "hard wax oil", "seats": "6"})
+TOWEL = Product(id="w1", name="Sola Towel", languages=["de"], category="home",
+                attributes={"material": "organic cotton", "size": "70 x 140 cm", "origin": "made in Turkey"})
+TOASTER = Product(id="o1", name="Crisp Toaster", languages=["de"], category="kitchen",
+                  attributes={"power": "850 W", "browning levels": "7", "colour": "silver"})
+BLENDER = Product(id="m1", name="Mix 1000", languages=["en"], category="kitchen",
+                  attributes={"speeds": "5", "blades": "6 stainless steel blades", "power": "1000 W"})
+WEBCAM = Product(id="c2", name="ClearView Webcam", languages=["de"], category="electronics",
+                 attributes={"field of view": "90°", "resolution": "1080p"})
+MONITOR = Product(id="n1", name="Vista Monitor", languages=["en", "fr"], category="electronics",
+                  attributes={"screen": "27 in", "resolution": "2560 x 1440", "refresh rate": "75 Hz"})
+BRUSH = Product(id="z1", name="Sonic Brush", languages=["en"], category="cosmetics",
+                attributes={"water resistance": "IPX7", "brush heads": "2 included", "battery life": "30 days"})
+
+
+@pytest.mark.parametrize(("product", "language", "text"), [
+    (SHELF, "en", "Ladder Shelf has five shelves in walnut veneer on MDF, and each shelf holds up to 15 kg."),
+    (LAMP, "fr", "Pebble Lamp mesure 38 cm de haut. Le pied est en céramique, l'abat-jour en lin."),
+    (STOOL, "it", "Alto Stool ha una seduta in rovere massello a 75 cm da terra e gambe in acciaio verniciato."),
+    (SERUM, "es", "Glow Serum viene en un frasco de 30 ml y es apto para todo tipo de piel, mañana y noche."),
+    (JACKET, "es", "Storm Jacket pesa solo 380 g y es de color verde oliva, para llevarla siempre en la mochila."),
+    (CHARGER, "fr", "Duo Charger délivre 65 W au total pour vos appareils ; câble non fourni dans la boîte."),
+    (TABLE, "de", "Fjord Table besteht aus massiver Eiche mit einer Oberfläche aus Hartwachsöl, für sechs Personen."),
+    (TOWEL, "de", "Sola Towel besteht aus Bio-Baumwolle, misst 70 x 140 cm und wird in der Türkei hergestellt."),
+    (TOASTER, "de", "Crisp Toaster röstet mit 850 Watt und 7 Bräunungsstufen, in einem silbernen Gehäuse."),
+    (WEBCAM, "de", "ClearView Webcam filmt in Full HD mit einem Blickwinkel von 90 Grad, ideal für Videoanrufe."),
+    (MONITOR, "en", "Vista Monitor has a 68.6 cm (27″) screen with 2560 × 1440 pixels at a 75 Hz refresh rate."),
+    (MONITOR, "fr", "Vista Monitor offre un écran de 27 pouces, une définition de 2560 × 1440 à 75 Hz et un pied."),
+])
+def test_faithful_paraphrases_pass(checker: GroundingChecker, product: Product, language: str, text: str) -> None:
+    verdict = checker.check(text, product, language)
+    assert verdict.passed, verdict.reasons
+
+
+@pytest.mark.parametrize(("product", "language", "text", "code"), [
+    (STOOL, "en", "Alto Stool has a solid oak seat at 75 cm on beech legs, sturdy enough for every day.",
+     "unsupported_attribute"),
+    (STOOL, "it", "Alto Stool ha una seduta in rovere massello a 75 cm da terra e gambe in rovere.",
+     "unsupported_attribute"),
+    (SERUM, "es", "Glow Serum viene en un frasco de piel de 30 ml y es apto para todo tipo de piel.",
+     "unsupported_attribute"),
+    (TOWEL, "de", "Sola Towel besteht aus Bio-Baumwolle, misst 70 x 140 cm und wird in Portugal hergestellt.",
+     "claim_environment"),
+    (BLENDER, "en", "Mix 1000 runs at 1000 W with 6 speeds and five stainless steel blades for smoothies.",
+     "unbound_number"),
+    (MONITOR, "en", "Vista Monitor has a 70 cm screen with 2560 × 1440 pixels at a 75 Hz refresh rate.",
+     "invented_number"),
+    (BRUSH, "en", "Sonic Brush runs for up to 30 days per charge and comes with 7 brush heads in the box.",
+     "unbound_number"),
+])
+def test_the_same_facts_bound_wrongly_fail(checker: GroundingChecker, product: Product, language: str, text: str,
+                                           code: str) -> None:
+    assert code in _codes(checker, text, language, product)
+
+
+def test_a_sentence_in_another_language_is_a_language_error_not_a_name(checker: GroundingChecker) -> None:
+    text = ("Pebble Lamp is 38 cm tall, with a ceramic base and a linen shade. Die Lampe ist dimmbar, der Fuß ist "
+            "aus Keramik und der Schirm aus Leinen.")
+    codes = _codes(checker, text, "en", LAMP)
+    assert {"mixed_language", "wrong_language"} & set(codes)
+    assert "invented_name" not in codes  # German nouns are capitalised: read by German rules, they are no names

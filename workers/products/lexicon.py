@@ -104,6 +104,9 @@ class FeatureLexicon:
     features: list[Concept]  # features, functions and components
     ingredients: list[Concept]
     parts: list[Concept]  # parts a material can be bound to ("mesh armrests")
+    negations: dict[str, re.Pattern[str]]  # per language: a feature said to be absent ("câble non fourni")
+    material_senses: dict[str, frozenset[str]]  # per language: material words that also mean something else
+    material_prepositions: dict[str, frozenset[str]]  # per language: "de piel", "in pelle", "aus Leder"
 
     @classmethod
     def from_file(cls, path: Path = FEATURES_PATH) -> FeatureLexicon:
@@ -112,7 +115,22 @@ class FeatureLexicon:
             features=[_concept(name, "feature", entry) for name, entry in raw["features"].items()],
             ingredients=[_concept(name, "ingredient", entry) for name, entry in raw["ingredients"].items()],
             parts=[_concept(name, "part", entry) for name, entry in raw["parts"].items()],
+            negations={lang: re.compile(rf"(?<!\S)(?:{'|'.join(words)})(?!\S)", re.IGNORECASE)
+                       for lang, words in raw.get("negations", {}).items()},
+            material_senses={lang: frozenset(word.lower() for word in words)
+                             for lang, words in raw.get("material_senses", {}).items() if lang != "_comment"},
+            material_prepositions={lang: frozenset(words)
+                                   for lang, words in raw.get("material_prepositions", {}).items()},
         )
+
+    def negated(self, text: str, match: re.Match[str], language: str) -> bool:
+        """The feature is said to be absent: a negation inside the match or among the two words before it."""
+        before = " ".join(text[max(0, match.start() - 40):match.start()].split()[-2:])
+        for lang in dict.fromkeys((language, "en")):
+            pattern = self.negations.get(lang)
+            if pattern and (pattern.search(match.group(0)) or pattern.search(before)):
+                return True
+        return False
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,7 @@ class NameLexicon:
     terms: frozenset[str]  # capitalised words that are not names, lower-cased
     slot: dict[str, re.Pattern[str]]  # "by", "von", "de"… right after the product's name
     attribution: dict[str, re.Pattern[str]]  # "designed by", "entworfen von"…
+    countries: tuple[tuple[str, str], ...] = ()  # country names CLDR spells otherwise ("Turkey"), to their code
 
     @classmethod
     def from_file(cls, path: Path = NAMES_PATH) -> NameLexicon:
@@ -129,4 +148,6 @@ class NameLexicon:
             slot={lang: re.compile(rf"^[\s,]*(?:{'|'.join(words)})(?:\s+|(?<=['’]))", re.IGNORECASE)
                   for lang, words in raw["slot"].items()},
             attribution={lang: whole_words(patterns) for lang, patterns in raw["attribution"].items()},
+            countries=tuple(sorted((name, code) for name, code in raw.get("country_aliases", {}).items()
+                                   if not name.startswith("_"))),
         )

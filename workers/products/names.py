@@ -39,6 +39,7 @@ _COMMON = 5.0
 _GERMAN_KNOWN = 2.0
 _GERMAN_COMMON = 3.5
 _NER_RARE = 3.0  # a word of an entity this rare in the language (Zipf) is a name's
+_SHORT_NOUN = (3.5, 5.5)  # Zipf range of a two-letter German noun ending a compound ("Öl"), below function words
 _STEM = 6  # a word sharing its first letters with a fact's word is that word, translated ("Niacinamid")
 
 
@@ -63,15 +64,31 @@ def fact_words(texts: Iterable[str]) -> set[str]:
     return found
 
 
-@lru_cache(maxsize=8)
-def country_names(language: str) -> frozenset[str]:
-    """Country and region names in ``language`` and English (CLDR)."""
-    return frozenset(name for lang in {language, "en"} for name in Locale.parse(lang).territories.values())
+# CLDR territory codes that name no place a product comes from: the world, groupings, pseudo-locales.
+_NOT_PLACES = frozenset({"001", "EZ", "UN", "QO", "ZZ", "XA", "XB"})
 
 
-@lru_cache(maxsize=8)
-def _countries_lower(language: str) -> frozenset[str]:
-    return frozenset(name.lower() for name in country_names(language))
+Aliases = tuple[tuple[str, str], ...]  # (name, CLDR code): names a shop writes that CLDR spells otherwise
+
+
+@lru_cache(maxsize=16)
+def country_names(language: str, aliases: Aliases = ()) -> frozenset[str]:
+    """Country and region names in ``language`` and English (CLDR, and ``aliases``); not "World"/"Welt"."""
+    return frozenset(country_spellings(language, aliases))
+
+
+@lru_cache(maxsize=16)
+def country_codes(language: str, aliases: Aliases = ()) -> dict[str, str]:
+    """Country and region names in ``language`` and English, lower-cased, to their CLDR code: "Türkei",
+    "Turquie" and "Turkey" are one place."""
+    return {name.lower(): code for name, code in country_spellings(language, aliases).items()}
+
+
+def country_spellings(language: str, aliases: Aliases = ()) -> dict[str, str]:
+    found = {name: code for lang in (language, "en") for code, name in Locale.parse(lang).territories.items()
+             if code not in _NOT_PLACES}
+    found.update(dict(aliases))
+    return found
 
 
 @lru_cache(maxsize=4096)
@@ -86,14 +103,17 @@ class NameCheck:
         self._ner: dict[str, Callable | None] = {}
 
     def find(self, text: str, masked: str, language: str, allowed: set[str], brand: str | None,
-             name_ends: list[int]) -> list[NameFinding]:
+             name_ends: list[int], by_language: dict[str, str] | None = None) -> list[NameFinding]:
         """Names in ``text`` that are not in ``allowed`` (the facts' words). ``masked`` is the text with the
-        product's name, brand and coded values blanked; ``name_ends`` where the product's name ends."""
+        product's name, brand and coded values blanked; ``name_ends`` where the product's name ends;
+        ``by_language`` the masked text split by the language its sentences are written in (capitalisation
+        is read by that language's rules)."""
         findings: list[NameFinding] = []
         findings += self._slot(text, language, brand, name_ends)
-        findings += self._attribution(masked, language, allowed)
-        findings += self._capitalised(masked, language, allowed)
-        findings += self._entities(masked, language, allowed)
+        for written_in, part in (by_language or {language: masked}).items():
+            findings += self._attribution(part, written_in, allowed)
+            findings += self._capitalised(part, written_in, allowed)
+            findings += self._entities(part, written_in, allowed)
         unique: dict[str, NameFinding] = {}
         for finding in findings:
             unique.setdefault(finding.name.lower(), finding)
@@ -180,7 +200,8 @@ class NameCheck:
 
     def _allowed(self, token: str, allowed: set[str], language: str) -> bool:
         lowered = token.lower().strip(".’'")
-        if lowered in allowed or lowered in self.lexicon.terms or lowered in _countries_lower(language):
+        if lowered in allowed or lowered in self.lexicon.terms \
+                or lowered in country_codes(language, self.lexicon.countries):
             return True
         if len(lowered) >= _STEM and any(word.startswith(lowered[:_STEM]) for word in allowed):
             return True
@@ -235,11 +256,15 @@ def _german_compound(word: str, depth: int = 0) -> bool:
     """``word`` splits into known German words, with linking letters ("Hartwachsöl", "Belüftungsreißverschlüsse")."""
     if depth > 3:
         return False
-    for cut in range(3, len(word) - 2):
+    for cut in range(3, len(word) - 1):
         left, right = word[:cut], word[cut:]
         if not any(_zipf(stem, "de") >= _GERMAN_KNOWN for stem in {left, left.removesuffix("s"), left.removesuffix("n"),
                                                                      left.removesuffix("es"), left.removesuffix("en")}
                    if len(stem) >= 3):
+            continue
+        if len(right) == 2:  # "Öl", "Ei" end compounds; "zu", "an", "es" (far more frequent) do not
+            if _SHORT_NOUN[0] <= _zipf(right, "de") < _SHORT_NOUN[1]:
+                return True
             continue
         if _zipf(right, "de") >= _GERMAN_KNOWN or _german_compound(right, depth + 1):
             return True
