@@ -265,6 +265,10 @@ def test_a_decision_comes_back_in_the_request_and_is_stored(stack: Stack) -> Non
         assert again.status_code == 200 and again.json()["outcome"] == decision["outcome"]
         assert again.json()["score"] == decision["score"]
         result = client.get("/v1/transactions/decide-1").json()
+        # Valid by the contract, refused by the pipeline (the worker's reply says why): 422.
+        future = client.post("/v1/transactions/decide", json=transaction("decide-2", timestamp="2099-01-01T00:00:00Z"))
+        assert future.status_code == 422 and future.json()["items"][0]["errors"][0]["field"] == "timestamp"
+        assert client.get("/v1/transactions/no-such-id").status_code == 404
     assert [version["version"] for version in result["versions"]] == [1]  # the resend added nothing
     assert result["current"]["result"]["action"] == decision["outcome"]
 
