@@ -8,9 +8,9 @@ cluster as ``tests/support/services.py`` does, skipped with a note if the server
 default), one ``slimline worker --queues documents`` (concurrency 2, Slimline's default nice 10) and ``slimline
 serve`` (one process, uvloop + httptools), each with its default settings; an API key is created for the client.
 
-- Offered load: an open-loop HTTP client (httpx, asyncio, ``--connections`` keep-alive connections opened before
-  the measurement) sends request i at start + i/rate whatever the responses do; latency is counted from that due
-  time to the response (so a late send counts against the gateway, not for it). Transactions come from the
+- Offered load: an open-loop HTTP/1.1 client (asyncio streams, ``--connections`` keep-alive connections opened and
+  used once before the measurement) sends request i at start + i/rate whatever the responses do; latency is counted
+  from that due time to the response (so a late send counts against the gateway, not for it). Transactions come from the
   seeded simulator (``workers/transactions/simulator.py``) in time order, each sent once. The first ``--settle``
   seconds are sent but not counted.
 - Every response is checked: 200 with a decision; ``rules_only`` responses (the worker's decision did not come
@@ -44,7 +44,6 @@ from workers.runtime.threads import pin_native_threads
 
 pin_native_threads(1)
 
-import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import uvloop  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -124,8 +123,8 @@ class Deployment:
             worker = WorkerProcess(self.env | {"SLIMLINE_METRICS_PORT": str(port), "SLIMLINE_WORKER_NICE": str(nice)},
                                    root / f"{database}-{queue}.log", queues=queue, concurrency=2)
             stack.callback(worker.stop)
-            self.workers[queue] = worker.start(timeout=300)
-            wait_ready(port, 300)  # every pool process has its models loaded
+            self.workers[queue] = worker.start(timeout=600)
+            wait_ready(port, 600)  # every pool process has its models loaded (slow on a loaded machine)
         self.gateway = GatewayProcess(self.env | gateway_env, root / f"{database}-gateway.log")
         stack.callback(self.gateway.stop)
         self.gateway.start()
@@ -155,44 +154,90 @@ class Sample:
     gateway_ms: float
 
 
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection, written on asyncio streams: the client shares the cores with what it
+    measures, and a general client (httpx) cost ~10 ms of CPU per request here, more than the gateway itself."""
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self.host, self.port = host, port
+        self.head = "".join(f"{name}: {value}\r\n" for name, value in headers.items()).encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> HttpConnection:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        return self
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        """Status and body; a connection the server closed meanwhile (keep-alive timeout) is opened again once."""
+        for attempt in (1, 2):
+            try:
+                return await self._exchange(path, body)
+            except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+                if attempt == 2:
+                    raise
+                await self.open()
+        raise AssertionError("unreachable")
+
+    async def _exchange(self, path: str, body: bytes) -> tuple[int, bytes]:
+        assert self.reader is not None and self.writer is not None
+        self.writer.write(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: " + self.host.encode() + b"\r\n" + self.head
+                          + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        status_line = await self.reader.readline()
+        if not status_line:
+            raise ConnectionError("closed by the server")
+        status, length = int(status_line.split()[1]), 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        return status, await self.reader.readexactly(length)
+
+
 async def _drive(url: str, key: str, items: list[dict[str, Any]], rate: float, connections: int,
                  warm_up: int) -> list[Sample]:
-    """Open loop: item i is due at start + i/rate; its latency runs from then to the response."""
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    """Open loop: item i is due at start + i/rate; its latency runs from then to the response (waiting for a
+    free connection included)."""
+    host, port = url.removeprefix("http://").split(":")
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    async with httpx.AsyncClient(base_url=url, limits=limits, headers=headers, timeout=10.0) as client:
-        # Open every connection before the clock starts (and warm the gateway's paths).
-        await asyncio.gather(*(client.get("/health") for _ in range(connections)))
-        await asyncio.gather(*(client.post("/v1/transactions/decide", content=json.dumps(item))
-                               for item in items[:warm_up]))
-        samples: list[Sample | None] = [None] * (len(items) - warm_up)
+    pool: asyncio.Queue[HttpConnection] = asyncio.Queue()
+    for connection in await asyncio.gather(*(HttpConnection(host, int(port), headers).open()
+                                             for _ in range(connections))):
+        pool.put_nowait(connection)
+    samples: list[Sample | None] = [None] * len(items)
 
-        async def send(index: int, item: dict[str, Any], due: float) -> None:
-            try:
-                response = await client.post("/v1/transactions/decide", content=json.dumps(item))
-                body = response.json() if response.status_code == 200 else {}
-                ok = response.status_code == 200 and body.get("outcome") in ("allow", "review", "block")
-            except httpx.HTTPError:
-                ok, body = False, {}
-            latency = (time.perf_counter() - due) * 1000
-            samples[index] = Sample(latency if ok else float("inf"), ok, bool(body.get("rules_only")),
-                                    float(body.get("elapsed_ms", float("nan"))))
+    async def send(index: int, item: dict[str, Any], due: float) -> None:
+        connection = await pool.get()
+        try:
+            status, raw = await connection.post("/v1/transactions/decide", json.dumps(item).encode())
+            body = json.loads(raw) if status == 200 else {}
+            ok = status == 200 and body.get("outcome") in ("allow", "review", "block")
+        except (OSError, ValueError, asyncio.IncompleteReadError):
+            ok, body = False, {}
+        finally:
+            pool.put_nowait(connection)
+        latency = (time.perf_counter() - due) * 1000
+        samples[index] = Sample(latency if ok else float("inf"), ok, bool(body.get("rules_only")),
+                                float(body.get("elapsed_ms", float("nan"))))
 
-        tasks = []
-        started = time.perf_counter()
-        for index, item in enumerate(items[warm_up:]):
-            due = started + index / rate
-            wait = due - time.perf_counter()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            tasks.append(asyncio.create_task(send(index, item, due)))
-        await asyncio.gather(*tasks)
-    return [sample for sample in samples if sample is not None]
+    # Warm-up, not counted: every connection used once, the gateway's and the worker's paths warm.
+    await asyncio.gather(*(send(index, item, time.perf_counter()) for index, item in enumerate(items[:warm_up])))
+    tasks = []
+    started = time.perf_counter()
+    for index, item in enumerate(items[warm_up:], start=warm_up):
+        due = started + (index - warm_up) / rate
+        if (wait := due - time.perf_counter()) > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.create_task(send(index, item, due)))
+    await asyncio.gather(*tasks)
+    for _ in range(connections):
+        (await pool.get()).writer.close()  # type: ignore[union-attr]
+    return [sample for sample in samples[warm_up:] if sample is not None]
 
 
 def measure(deployment: Deployment, stream: TransactionStream, documents: str, args: argparse.Namespace) -> Measurement:
     rate = args.rate
-    warm_up = min(args.connections, 50)
+    warm_up = args.connections
     items = stream.take(int(rate * args.seconds) + warm_up)
     processes = deployment.processes()
     cpu_before = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in processes.items()}

@@ -81,6 +81,8 @@ class Producer:
     signer: Signer | None  # None: unsigned (only unsigned workers accept it)
     store: OutcomeStore | None = None  # where rejections are recorded; None: opened for each record
     publish_options: dict[str, Any] = field(default_factory=dict)  # e.g. the gateway's retry policy
+    # False: the caller checks back-pressure itself (the gateway, without a round trip per request).
+    check_back_pressure: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, app: Celery | None = None) -> Producer:
@@ -107,7 +109,7 @@ class Producer:
                 elif errors := check_item(kind, item, self.settings):
                     report.rejected.append(RejectedItem(position, _id_of(item), errors))
                 else:
-                    if report.accepted % _CHUNK == 0:
+                    if self.check_back_pressure and report.accepted % _CHUNK == 0:
                         _check_back_pressure(producer.channel.client, queue, self.settings, report)
                     # declare=[]: one LPUSH, all a producer's Redis user may do (`slimline redis-acl`).
                     report.task_ids.append(send_item(self.app, kind, item, kwargs, queue, signer=self.signer,
@@ -161,9 +163,12 @@ def _id_of(item: Any) -> str | None:
 def _check_back_pressure(client: redis.Redis, queue: str, settings: Settings, report: EnqueueReport) -> None:
     length = int(client.llen(queue))
     if length >= settings.max_queue_length:
-        raise QueueFull(
-            f"queue {queue!r} holds {length} messages (limit SLIMLINE_MAX_QUEUE_LENGTH="
-            f"{settings.max_queue_length}); wait for workers to catch up and retry", report)
+        raise QueueFull(queue_full_message(queue, length, settings), report)
+
+
+def queue_full_message(queue: str, length: int, settings: Settings) -> str:
+    return (f"queue {queue!r} holds {length} messages (limit SLIMLINE_MAX_QUEUE_LENGTH={settings.max_queue_length}); "
+            f"wait for workers to catch up and retry")
 
 
 def _record(producer: Producer, report: EnqueueReport) -> bool:

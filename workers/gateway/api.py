@@ -22,13 +22,13 @@ from fastapi.responses import JSONResponse
 from starlette.background import BackgroundTask
 
 from schemas import INPUT_MODELS, ItemError, Kind, Transaction
-from workers.client import EnqueueReport, QueueFull, RejectedItem, check_item
+from workers.client import EnqueueReport, RejectedItem, check_item, queue_full_message
 from workers.gateway.body import BodyNotJson, BodyTooLarge, TooLarge, is_ndjson, parse_items, read_body, too_large
 from workers.gateway.keys import Caller
 from workers.gateway.responses import Decision, ErrorResponse, IngestResponse, ItemOutcome, ItemResult, Version
 from workers.gateway.services import ProducerMissing, Services
 from workers.pipelines.base import Rejected
-from workers.runtime.names import LANE_QUEUES
+from workers.runtime.names import LANE_QUEUES, QUEUES
 from workers.runtime.replies import new_reply_key
 
 log = logging.getLogger(__name__)
@@ -121,13 +121,15 @@ async def enqueue(request: Request, caller: Caller, kind: Kind, items: list[Any]
         log.error("%s", failure)
         raise Refused(error(500, "the gateway has no signing key for this key's producer: tell an operator")) \
             from None
+    destination = queue or QUEUES[kind]
     try:
+        if (depth := await gateway.depths.full(destination, len(items))) is not None:
+            seconds = str(gateway.settings.gateway.queue_full_retry_after_seconds)
+            raise Refused(error(429, queue_full_message(destination, depth, gateway.settings),
+                                item_outcomes(items, EnqueueReport(kind), oversized(items)),
+                                headers={"Retry-After": seconds}))
         return await anyio.to_thread.run_sync(partial(producer.enqueue, kind, items, queue=queue, reply_to=reply_to,
                                                       record=False))
-    except QueueFull as full:
-        seconds = str(gateway.settings.gateway.queue_full_retry_after_seconds)
-        outcomes = item_outcomes(items, full.report or EnqueueReport(kind), oversized(items))
-        raise Refused(error(429, str(full), outcomes, headers={"Retry-After": seconds})) from None
     except BROKER_ERRORS as failure:
         log.error("could not enqueue %s: Redis unreachable (%s)", kind.value, type(failure).__name__)
         raise Refused(error(503, "Redis is unreachable; nothing was enqueued by this request, retry later")) from None

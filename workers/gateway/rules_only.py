@@ -4,6 +4,7 @@ on the same rule file and model card, without account features. Rules that need 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +33,9 @@ class _NoAccountFeatures(FeatureStore):
 class RulesOnly:
     def __init__(self, settings: Settings) -> None:
         self.pipeline = TransactionPipeline(settings, features=_NoAccountFeatures())
+        # The pipeline warns at every decision without features; here that is the expected path (counted in
+        # slimline_gateway_decisions_total{source="rules_only"}), not worth a log line per request.
+        logging.getLogger(TransactionPipeline.__module__).setLevel(logging.ERROR)
 
     def decide(self, transaction: Transaction) -> dict[str, Any] | Rejected:
         """The rules-only decision (a result as the pipeline stores it), or why the pipeline refuses it."""

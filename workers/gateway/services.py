@@ -59,6 +59,7 @@ class Services:
         longest_wait = max(settings.gateway.deadline_ms, settings.gateway.wait_ms) / 1000
         self.redis = redis.asyncio.Redis.from_url(redis_url(settings), socket_connect_timeout=2,
                                                   socket_timeout=longest_wait + 5, **tls)
+        self.depths = QueueDepths(self.redis, settings.max_queue_length)
         self.limiter = FixedWindowRateLimiter(RedisStorage(
             "async+" + redis_url(settings), implementation="redispy", key_prefix=RATE_LIMIT_PREFIX,
             socket_connect_timeout=2, socket_timeout=2, **tls))
@@ -78,7 +79,7 @@ class Services:
                                           f"producer keys (SLIMLINE_PRODUCER_KEYS_FILE)")
                 signer = Signer(producer_id, entry.signing_key, self.settings.worker_producer_id)
             self._producers[producer_id] = Producer(self.app, self.settings, producer_id, signer, store=self.store,
-                                                    publish_options=PUBLISH_OPTIONS)
+                                                    publish_options=PUBLISH_OPTIONS, check_back_pressure=False)
         return self._producers[producer_id]
 
     def producer_may_send(self, producer_id: str, kind: Kind) -> bool:
@@ -118,3 +119,24 @@ class Services:
 @lru_cache(maxsize=256)
 def _parsed(rate_limit: str) -> list[RateLimitItem]:
     return parse_many(rate_limit)
+
+
+class QueueDepths:
+    """Back-pressure without a Redis round trip per request: a queue's depth read less than ``fresh`` seconds ago,
+    plus what this gateway has sent since, is trusted unless it comes within a tenth of the limit (or the items
+    would cross it); then the depth is read again. Workers only ever shorten a queue, so the estimate errs high."""
+
+    def __init__(self, client: redis.asyncio.Redis, limit: int, fresh: float = 0.25) -> None:
+        self.client, self.limit, self.fresh = client, limit, fresh
+        self._known: dict[str, tuple[float, int]] = {}  # queue -> (when read, depth read + sent since)
+
+    async def full(self, queue: str, adding: int) -> int | None:
+        """The depth if the queue is at its limit (nothing may be sent), else None; counts ``adding`` as sent."""
+        read_at, depth = self._known.get(queue, (0.0, 0))
+        if time.monotonic() - read_at > self.fresh or depth + adding >= self.limit * 0.9:
+            read_at, depth = time.monotonic(), int(await self.client.llen(queue))
+        if depth >= self.limit:
+            self._known[queue] = (read_at, depth)
+            return depth
+        self._known[queue] = (read_at, depth + adding)
+        return None
