@@ -21,8 +21,10 @@ serve`` (one process, uvloop + httptools), each with its default settings; an AP
 - Where the time goes: CPU ms per decision of each process (``/proc``), and the gateway's own time per request
   (``elapsed_ms`` in each response) beside the client's.
 
-Baseline measured in the same run: the documents-idle figures of the same database and load. The client shares the
-2 cores with everything it measures.
+Baselines measured in the same run: the documents-idle figures of the same database and load; and "direct": the
+gateway's own path without HTTP, in the client process (``workers.client.Producer.enqueue`` with a reply key, then
+BLPOP with the same deadline), which shows what HTTP, FastAPI, the key check and the rate limit add. The client
+shares the 2 cores with everything it measures.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from functools import partial
 from typing import Any
 
 from workers.runtime.threads import pin_native_threads
@@ -72,6 +75,7 @@ progress = Console(stderr=True, width=200)
 class Measurement:
     database: str
     documents: str  # idle | busy
+    path: str  # http: through the gateway; direct: the same enqueue-and-wait in the client process, no HTTP
     offered_per_second: float
     connections: int
     sent: int
@@ -235,14 +239,58 @@ async def _drive(url: str, key: str, items: list[dict[str, Any]], rate: float, c
     return [sample for sample in samples[warm_up:] if sample is not None]
 
 
-def measure(deployment: Deployment, stream: TransactionStream, documents: str, args: argparse.Namespace) -> Measurement:
+async def _drive_direct(deployment: Deployment, items: list[dict[str, Any]], rate: float, warm_up: int,
+                        deadline_ms: float) -> list[Sample]:
+    """The gateway's path without HTTP: enqueue with a reply key (in a thread, as the gateway does), then BLPOP
+    until the deadline; a missed deadline counts as a rules-only answer at the deadline."""
+    import anyio.to_thread
+    import redis.asyncio
+
+    from workers.client import Producer
+    from workers.gateway.services import PUBLISH_OPTIONS
+    from workers.runtime.publish import Signer, keyring_from_settings
+    from workers.runtime.replies import new_reply_key
+
+    keyring = keyring_from_settings(deployment.settings)
+    producer = Producer(deployment.app, deployment.settings, PRODUCER,
+                        Signer(PRODUCER, keyring.signing_key(PRODUCER), deployment.settings.worker_producer_id),
+                        publish_options=PUBLISH_OPTIONS, check_back_pressure=False)
+    client = redis.asyncio.Redis.from_url(deployment.redis.url, socket_timeout=10)
+    samples: list[Sample | None] = [None] * len(items)
+
+    async def send(index: int, item: dict[str, Any], due: float) -> None:
+        key = new_reply_key()
+        await anyio.to_thread.run_sync(partial(producer.enqueue, Kind.transactions, [item], reply_to=key,
+                                               record=False))
+        remaining = due + deadline_ms / 1000 - time.perf_counter()
+        popped = await client.blpop([key], timeout=remaining) if remaining > 0.001 else None
+        samples[index] = Sample((time.perf_counter() - due) * 1000, True, popped is None, float("nan"))
+
+    await asyncio.gather(*(send(index, item, time.perf_counter()) for index, item in enumerate(items[:warm_up])))
+    tasks = []
+    started = time.perf_counter()
+    for index, item in enumerate(items[warm_up:], start=warm_up):
+        due = started + (index - warm_up) / rate
+        if (wait := due - time.perf_counter()) > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.create_task(send(index, item, due)))
+    await asyncio.gather(*tasks)
+    await client.aclose()
+    return [sample for sample in samples[warm_up:] if sample is not None]
+
+
+def measure(deployment: Deployment, stream: TransactionStream, documents: str, args: argparse.Namespace,
+            path: str = "http") -> Measurement:
     rate = args.rate
     warm_up = args.connections
     items = stream.take(int(rate * args.seconds) + warm_up)
     processes = deployment.processes()
     cpu_before = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in processes.items()}
     started = time.perf_counter()
-    samples = uvloop.run(_drive(deployment.gateway.url, deployment.key, items, rate, args.connections, warm_up))
+    if path == "http":
+        samples = uvloop.run(_drive(deployment.gateway.url, deployment.key, items, rate, args.connections, warm_up))
+    else:
+        samples = uvloop.run(_drive_direct(deployment, items, rate, warm_up, args.deadline_ms))
     span = time.perf_counter() - started
     cpu = {name: (sum(cpu_seconds(pid) for pid in pids) - cpu_before[name]) * 1000 / len(items)
            for name, pids in processes.items()}
@@ -250,7 +298,8 @@ def measure(deployment: Deployment, stream: TransactionStream, documents: str, a
     latencies = [sample.latency_ms for sample in counted]
     gateway_ms = [sample.gateway_ms for sample in counted if sample.ok]
     return Measurement(
-        database=deployment.database, documents=documents, offered_per_second=rate, connections=args.connections,
+        database=deployment.database, documents=documents, path=path, offered_per_second=rate,
+        connections=args.connections,
         sent=len(items), counted=len(counted), failed=sum(not sample.ok for sample in counted),
         rules_only=sum(sample.rules_only for sample in counted), p50_ms=percentile(latencies, 50),
         p95_ms=percentile(latencies, 95), p99_ms=percentile(latencies, 99), max_ms=max(latencies),
@@ -279,16 +328,17 @@ def run_database(kind: str, args: argparse.Namespace, report: Report) -> None:
             database_url(kind, Path(tmp)) as url, ExitStack() as stack:
         progress.print(f"{kind}: starting Redis, the database, two workers and the gateway…")
         deployment = Deployment(Path(tmp), kind, url, stack, args.gateway_env)
-        for repeat in range(args.repeats):
-            report.latency.append(measure(deployment, stream, "idle", args))
-            progress.print(f"{kind}: documents idle ({repeat + 1}/{args.repeats}): {_short(report.latency[-1])}")
-        deployment.flood_documents(args.flood, "flood")
-        time.sleep(2.0)  # the documents worker has taken its first batches
-        for repeat in range(args.repeats):
-            report.latency.append(measure(deployment, stream, "busy", args))
-            progress.print(f"{kind}: documents busy ({repeat + 1}/{args.repeats}): {_short(report.latency[-1])}")
-            if not report.latency[-1].documents_left:
-                report.notes.append(f"{kind}: the documents queue ran empty before the end (raise --flood)")
+        for state in ("idle", "busy"):
+            if state == "busy":
+                deployment.flood_documents(args.flood, "flood")
+                time.sleep(2.0)  # the documents worker has taken its first batches
+            for repeat in range(args.repeats):
+                for path in ("http", "direct"):
+                    report.latency.append(measure(deployment, stream, state, args, path))
+                    progress.print(f"{kind}: documents {state}, {path} ({repeat + 1}/{args.repeats}): "
+                                   f"{_short(report.latency[-1])}")
+                    if state == "busy" and not report.latency[-1].documents_left:
+                        report.notes.append(f"{kind}: the documents queue ran empty before the end (raise --flood)")
         if stream.wraps:
             report.notes.append(f"{kind}: the simulated stream was reused under new ids (raise --accounts)")
 
@@ -307,14 +357,15 @@ def print_report(report: Report) -> None:
               f"with other work", soft_wrap=True)
     table = Table(caption=f"ms from the request's due time to its response; aim: p99 ≤ {P99_AIM_MS:.0f} ms at 200/s with "
                           f"documents busy, PostgreSQL · ÷ idle: against the median idle p99, same database")
-    for column in ("database", "documents", "p50", "p95", "p99", "max", "p99 ÷ idle", "gateway p50/p99",
+    for column in ("database", "documents", "path", "p50", "p95", "p99", "max", "p99 ÷ idle", "gateway p50/p99",
                    "rules-only", "failed", "achieved/s", "docs left", "load"):
-        table.add_column(column, justify="left" if column in ("database", "documents") else "right")
-    idle = {database: float(np.median([m.p99_ms for m in report.latency if m.database == database and
-                                       m.documents == "idle"])) for database in {m.database for m in report.latency}}
+        table.add_column(column, justify="left" if column in ("database", "documents", "path") else "right")
+    idle = {(m.database, m.path): float(np.median([o.p99_ms for o in report.latency if o.database == m.database and
+                                                   o.path == m.path and o.documents == "idle"]))
+            for m in report.latency}
     for m in report.latency:
-        table.add_row(m.database, m.documents, f"{m.p50_ms:.1f}", f"{m.p95_ms:.1f}", f"{m.p99_ms:.1f}",
-                      f"{m.max_ms:.0f}", f"{m.p99_ms / idle[m.database]:.2f}",
+        table.add_row(m.database, m.documents, m.path, f"{m.p50_ms:.1f}", f"{m.p95_ms:.1f}", f"{m.p99_ms:.1f}",
+                      f"{m.max_ms:.0f}", f"{m.p99_ms / idle[(m.database, m.path)]:.2f}",
                       f"{m.gateway_p50_ms:.1f}/{m.gateway_p99_ms:.1f}", f"{m.rules_only}/{m.counted}",
                       str(m.failed), f"{m.achieved_per_second:.0f}",
                       "" if m.documents_left is None else str(m.documents_left), f"{m.load_average:.2f}")
@@ -325,15 +376,19 @@ def print_report(report: Report) -> None:
     for name in names:
         split.add_column(name, justify="right")
     for m in report.latency:
-        split.add_row(f"{m.database} {m.documents}", *(f"{m.cpu_ms_per_request[name]:.2f}" for name in names))
+        split.add_row(f"{m.database} {m.documents} {m.path}", *(f"{m.cpu_ms_per_request[name]:.2f}" for name in names))
     out.print(split)
     for database in sorted({m.database for m in report.latency}):
-        busy = [m.p99_ms for m in report.latency if m.database == database and m.documents == "busy"]
-        if busy:
-            median = float(np.median(busy))
+        busy = [m for m in report.latency if m.database == database and m.documents == "busy"]
+        http = [m.p99_ms for m in busy if m.path == "http"]
+        direct = [m.p99_ms for m in busy if m.path == "direct"]
+        if http:
+            median = float(np.median(http))
             verdict = "meets" if median <= P99_AIM_MS else "misses"
             out.print(f"{database}, documents busy, {config['rate']:.0f}/s: median p99 {median:.1f} ms over "
-                      f"{len(busy)} run(s) ({verdict} the aim of {P99_AIM_MS:.0f} ms)")
+                      f"{len(http)} run(s) ({verdict} the aim of {P99_AIM_MS:.0f} ms); without HTTP (direct) "
+                      f"{float(np.median(direct)):.1f} ms; rules-only answers "
+                      f"{sum(m.rules_only for m in busy if m.path == 'http')}/{sum(m.counted for m in busy if m.path == 'http')}")
     for note in report.notes:
         out.print(f"[yellow]note[/]: {note}")
 
@@ -358,6 +413,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="measurements per documents state (default 3)")
     parser.add_argument("--flood", type=int, default=6000, help="documents enqueued for the busy state (default 6000)")
     parser.add_argument("--accounts", type=int, default=1000, help="simulated accounts (default 1000)")
+    parser.add_argument("--deadline-ms", type=float, default=150.0,
+                        help="the direct path's deadline: keep it equal to the gateway's (default 150)")
     parser.add_argument("--gateway-setting", action="append", default=[], metavar="SLIMLINE_X=VALUE",
                         help="an environment setting for the gateway only (e.g. SLIMLINE_GATEWAY__DEADLINE_MS=100)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 4 s per measurement, one repeat")
