@@ -40,7 +40,6 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from functools import partial
 from typing import Any
 
 from workers.runtime.threads import pin_native_threads
@@ -241,9 +240,8 @@ async def _drive(url: str, key: str, items: list[dict[str, Any]], rate: float, c
 
 async def _drive_direct(deployment: Deployment, items: list[dict[str, Any]], rate: float, warm_up: int,
                         deadline_ms: float) -> list[Sample]:
-    """The gateway's path without HTTP: enqueue with a reply key (in a thread, as the gateway does), then BLPOP
-    until the deadline; a missed deadline counts as a rules-only answer at the deadline."""
-    import anyio.to_thread
+    """The gateway's path without HTTP: enqueue with a reply key, then BLPOP until the deadline; a missed deadline
+    counts as a rules-only answer at the deadline."""
     import redis.asyncio
 
     from workers.client import Producer
@@ -260,8 +258,7 @@ async def _drive_direct(deployment: Deployment, items: list[dict[str, Any]], rat
 
     async def send(index: int, item: dict[str, Any], due: float) -> None:
         key = new_reply_key()
-        await anyio.to_thread.run_sync(partial(producer.enqueue, Kind.transactions, [item], reply_to=key,
-                                               record=False))
+        producer.enqueue(Kind.transactions, [item], reply_to=key, record=False)  # from the event loop, as the gateway
         remaining = due + deadline_ms / 1000 - time.perf_counter()
         popped = await client.blpop([key], timeout=remaining) if remaining > 0.001 else None
         samples[index] = Sample((time.perf_counter() - due) * 1000, True, popped is None, float("nan"))

@@ -27,12 +27,7 @@ _CHUNK = 500
 
 
 class QueueFull(RuntimeError):
-    """The queue holds more than ``SLIMLINE_MAX_QUEUE_LENGTH`` messages: slow down and try later.
-    ``report`` tells what was enqueued before the queue was found full (resending those ids is harmless)."""
-
-    def __init__(self, message: str, report: EnqueueReport | None = None) -> None:
-        super().__init__(message)
-        self.report = report
+    """The queue holds more than ``SLIMLINE_MAX_QUEUE_LENGTH`` messages: slow down and try later."""
 
 
 @dataclass
@@ -110,7 +105,7 @@ class Producer:
                     report.rejected.append(RejectedItem(position, _id_of(item), errors))
                 else:
                     if self.check_back_pressure and report.accepted % _CHUNK == 0:
-                        _check_back_pressure(producer.channel.client, queue, self.settings, report)
+                        _check_back_pressure(producer.channel.client, queue, self.settings)
                     # declare=[]: one LPUSH, all a producer's Redis user may do (`slimline redis-acl`).
                     report.task_ids.append(send_item(self.app, kind, item, kwargs, queue, signer=self.signer,
                                                      producer=producer, declare=[], **self.publish_options))
@@ -160,10 +155,10 @@ def _id_of(item: Any) -> str | None:
     return item.get("id") if isinstance(item, dict) and isinstance(item.get("id"), str) else None
 
 
-def _check_back_pressure(client: redis.Redis, queue: str, settings: Settings, report: EnqueueReport) -> None:
+def _check_back_pressure(client: redis.Redis, queue: str, settings: Settings) -> None:
     length = int(client.llen(queue))
     if length >= settings.max_queue_length:
-        raise QueueFull(queue_full_message(queue, length, settings), report)
+        raise QueueFull(queue_full_message(queue, length, settings))
 
 
 def queue_full_message(queue: str, length: int, settings: Settings) -> str:
