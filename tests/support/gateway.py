@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -125,7 +126,8 @@ class AclRedisServer:
     def url(self, user: str, password: str) -> str:
         return f"redis://{user}:{password}@127.0.0.1:{self.port}/0"
 
-    def admin(self) -> "redis.Redis":
+    def admin(self) -> Any:
+        """A redis.Redis client as the test-only admin."""
         import redis
 
         return redis.Redis(port=self.port, username="test-admin", password=self.ADMIN_PASSWORD, socket_timeout=5)

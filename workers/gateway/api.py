@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import anyio.to_thread
 import kombu.exceptions
 import redis
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.background import BackgroundTask
 
