@@ -6,12 +6,14 @@ import getpass
 import socket
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import Kind
 from workers.documents.settings import DocumentsSettings
+from workers.gateway.settings import GatewaySettings
 from workers.products.settings import ProductsSettings
 from workers.report.settings import ReportSettings
 from workers.runtime.batch_policy import BatchPolicy
@@ -46,6 +48,7 @@ class Settings(BaseSettings):
     # The small generator, shared by products and abstractive document summaries: SLIMLINE_GENERATOR__MODEL_PATH=…
     generator: GeneratorSettings = GeneratorSettings()
     report: ReportSettings = ReportSettings()  # prices for `slimline report`: SLIMLINE_REPORT__CORE_HOUR_PRICE=…
+    gateway: GatewaySettings = GatewaySettings()  # `slimline serve`: SLIMLINE_GATEWAY__PORT=…
 
     # Input limits.
     max_document_chars: int = Field(default=100_000, ge=1)
@@ -74,6 +77,9 @@ class Settings(BaseSettings):
     # 48 to 31 ms on SQLite and from 52 to 38 ms on PostgreSQL (benchmarks/transactions_latency.py). 0: off.
     worker_nice: int = Field(default=10, ge=0, le=19)
     plugins: list[str] = []
+    # A lane's worker ("urgent"): it consumes its kinds' lane queues (documents.urgent) instead of the bulk ones.
+    # Run it with SLIMLINE_WORKER_NICE=0 and a short batch wait (README, "HTTP gateway").
+    worker_lane: Literal["urgent"] | None = None
 
     # Who is enqueuing (recorded in the audit log).
     producer_id: str = Field(default_factory=_default_producer)
