@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import Kind
+from workers.console.settings import ConsoleSettings
 from workers.documents.settings import DocumentsSettings
 from workers.products.settings import ProductsSettings
 from workers.runtime.batch_policy import BatchPolicy
@@ -41,6 +42,8 @@ class Settings(BaseSettings):
     products: ProductsSettings = ProductsSettings()
     # The small generator, shared by products and abstractive document summaries: SLIMLINE_GENERATOR__MODEL_PATH=…
     generator: GeneratorSettings = GeneratorSettings()
+    # The review console (`slimline serve`): sessions, logins, case locks, backtests: SLIMLINE_CONSOLE__IDLE_MINUTES=…
+    console: ConsoleSettings = ConsoleSettings()
 
     # Input limits.
     max_document_chars: int = Field(default=100_000, ge=1)

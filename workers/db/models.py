@@ -142,3 +142,6 @@ class LegalHold(Base):
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(200))
     held_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+from workers.db import models_console  # noqa: E402,F401  (the review console's tables, same Base)

@@ -6,6 +6,7 @@ keyed by message id."""
 from __future__ import annotations
 
 from workers.db.store.base import AuditSigning, audit_signing_from_settings, item_hash
+from workers.db.store.console import ConsoleStore
 from workers.db.store.queries import QueryStore
 from workers.db.store.retention import ItemsOnHold, Removed, RetentionStore
 from workers.db.store.reviews import ReviewStore
@@ -15,5 +16,5 @@ __all__ = ["TIER_RANK", "AuditSigning", "ItemsOnHold", "OutcomeStore", "Outcomes
            "item_hash"]
 
 
-class OutcomeStore(ReviewStore, RetentionStore, QueryStore):
+class OutcomeStore(ConsoleStore, ReviewStore, RetentionStore, QueryStore):
     """One object for the runtime, the CLI and the tests; each concern lives in its own module."""
