@@ -117,7 +117,7 @@ def routes(console: Console) -> APIRouter:
             entities=[{**entity, "aligned": text is not None and highlight.aligned(text, entity)} for entity in entities],
             classes=class_labels(console, (result.get("classification") or {}).get("label")),
             entity_labels=sorted({*ENTITY_LABELS, *(entity.get("label") for entity in entities)}),
-            history=store.history(Kind.documents, id))
+            history=store.history(Kind.documents, id), audit=store.item_audit(Kind.documents, id))
 
     @router.post("/documents/correct")
     def correct(request: Request, form: FormData = console.depends_form(), viewer: Viewer = reviewer) -> Response:

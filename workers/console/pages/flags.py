@@ -167,7 +167,8 @@ def routes(console: Console) -> APIRouter:
             request, "flags/case.html", flag=flag, result=result, submitted=result.get("input") or {},
             features=result.get("features") or {}, recent=recent, earlier=earlier, earlier_labels=earlier_labels,
             labels=store.analyst_labels([id], newest_only=False), history=store.history(Kind.transactions, id),
-            decisions=FLAG_DECISIONS, mine=flag["locked_by"] == viewer.username)
+            decisions=FLAG_DECISIONS, mine=flag["locked_by"] == viewer.username,
+            audit=store.item_audit(Kind.transactions, id))
 
     @router.post("/flags/take")
     def take(request: Request, form: FormData = console.depends_form(), viewer: Viewer = analyst) -> Response:

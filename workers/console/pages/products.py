@@ -59,7 +59,8 @@ def routes(console: Console) -> APIRouter:
     def product_page(request: Request, id: str, viewer: Viewer = editor) -> Response:
         row = current(id)
         return console.render(request, "products/product.html", row=row, result=row["result"],
-                              facts=row["result"].get("input") or {}, history=store.history(Kind.products, id))
+                              facts=row["result"].get("input") or {}, history=store.history(Kind.products, id),
+                              audit=store.item_audit(Kind.products, id))
 
     @router.post("/products/approve")
     def approve(request: Request, form: FormData = console.depends_form(), viewer: Viewer = editor) -> Response:

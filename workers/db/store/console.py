@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from schemas import Kind
-from workers.db.models import DeadLetter, Rejection, Result, utcnow
+from workers.db.models import AuditEvent, DeadLetter, Rejection, Result, utcnow
 from workers.db.models_console import (AnalystLabel, CaseLock, ConsoleSession, ConsoleUser, RuleVersion,
                                        SavedView)
 from workers.db.store.base import StoreBase, _as_dict
@@ -438,9 +438,15 @@ class ConsoleStore(StoreBase):
                 counts.setdefault(kind, {})[status] = count
             return counts
 
-    def recent_audit(self, limit: int = 100, actions_prefix: str | None = None) -> list[dict[str, Any]]:
-        from workers.db.models import AuditEvent
+    def item_audit(self, kind: Kind, item_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The audit rows about one item (reviews, locks, decisions), oldest first."""
+        query = select(AuditEvent).where(AuditEvent.kind == kind.value,
+                                         AuditEvent.detail["item_id"].as_string() == item_id) \
+            .order_by(AuditEvent.id).limit(limit)
+        with self.sessions() as session:
+            return [_as_dict(row) for row in session.scalars(query)]
 
+    def recent_audit(self, limit: int = 100, actions_prefix: str | None = None) -> list[dict[str, Any]]:
         query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
         if actions_prefix:
             query = query.where(AuditEvent.action.startswith(actions_prefix))
