@@ -121,12 +121,14 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     finally:
         if server is not None:
             server.stop()
+        with ThreadPoolExecutor(4) as pool:  # warm shutdowns, all at once
+            list(pool.map(lambda worker: worker.stop(), deployment.workers))
         deployment.close()
         redis_server.stop()
 
 
 class ConsoleServer:
-    """The console served over HTTP in its own process (uvicorn, as `slimline serve` will)."""
+    """`slimline serve`: the gateway, which serves the console, in its own process."""
 
     def __init__(self, deployment: Deployment) -> None:
         self.port = free_port()
@@ -137,8 +139,8 @@ class ConsoleServer:
 
     def start(self, timeout: float = 90) -> ConsoleServer:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "workers.console.standalone:create_app", "--host",
-             "127.0.0.1", "--port", str(self.port)], env=self.env, cwd=REPO_ROOT, stdout=self.log.open("ab"),
+            [sys.executable, "-m", "workers.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self.env, cwd=REPO_ROOT, stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -6,6 +6,7 @@ import getpass
 import socket
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from schemas import Kind
 from workers.console.settings import ConsoleSettings
 from workers.documents.settings import DocumentsSettings
+from workers.gateway.settings import GatewaySettings
 from workers.products.settings import ProductsSettings
 from workers.runtime.batch_policy import BatchPolicy
 from workers.shared.generator.settings import GeneratorSettings
@@ -42,6 +44,7 @@ class Settings(BaseSettings):
     products: ProductsSettings = ProductsSettings()
     # The small generator, shared by products and abstractive document summaries: SLIMLINE_GENERATOR__MODEL_PATH=…
     generator: GeneratorSettings = GeneratorSettings()
+    gateway: GatewaySettings = GatewaySettings()  # `slimline serve`: SLIMLINE_GATEWAY__PORT=…
     # The review console (`slimline serve`): sessions, logins, case locks, backtests: SLIMLINE_CONSOLE__IDLE_MINUTES=…
     console: ConsoleSettings = ConsoleSettings()
 
@@ -72,6 +75,9 @@ class Settings(BaseSettings):
     # 48 to 31 ms on SQLite and from 52 to 38 ms on PostgreSQL (benchmarks/transactions_latency.py). 0: off.
     worker_nice: int = Field(default=10, ge=0, le=19)
     plugins: list[str] = []
+    # A lane's worker ("urgent"): it consumes its kinds' lane queues (documents.urgent) instead of the bulk ones.
+    # Run it with SLIMLINE_WORKER_NICE=0 and a short batch wait (README, "HTTP gateway").
+    worker_lane: Literal["urgent"] | None = None
 
     # Who is enqueuing (recorded in the audit log).
     producer_id: str = Field(default_factory=_default_producer)

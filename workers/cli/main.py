@@ -12,6 +12,7 @@ from workers.cli import models, outcomes, queue, run, security, users, worker
 from workers.cli.common import CliError, console
 from workers.documents import cli as documents_cli
 from workers.documents.classify import cli as classify_cli
+from workers.gateway import cli as gateway_cli
 from workers.products import cli as products_cli
 from workers.transactions import cli as transactions_cli
 
@@ -28,6 +29,8 @@ app.add_typer(outcomes.rejections_app, name="rejections")
 app.add_typer(outcomes.dlq_app, name="dlq")
 app.command("model-manifest")(models.model_manifest)
 app.command()(run.run)
+app.command()(gateway_cli.serve)
+app.add_typer(gateway_cli.api_keys_app, name="api-keys")
 
 train_app = typer.Typer(help="Train models on labelled data.", no_args_is_help=True)
 train_app.command("classifier")(classify_cli.classifier)

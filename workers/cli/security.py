@@ -243,11 +243,11 @@ def erase_from_redis(client: Any, kind: Kind, item_ids: set[str]) -> RedisErasur
     """Remove the items' messages from their queues, from workers' fetching lists and from kombu's
     unacknowledged hash (prefetched messages and scheduled retries); then rewrite the append-only file
     so no copy stays on disk. A copy a worker already holds in memory is refused by the tombstone."""
-    from workers.runtime.names import ESCALATION_QUEUES, QUEUES
+    from workers.runtime.names import ESCALATION_QUEUES, QUEUES, lane_queues
     from workers.runtime.broker import FETCHING_LISTS, UNPARSEABLE
     from workers.runtime.queues import UNACKED_KEY
 
-    queues = {QUEUES[kind], ESCALATION_QUEUES[kind]}
+    queues = {QUEUES[kind], ESCALATION_QUEUES[kind], *lane_queues([kind])}
     lists = [*queues, UNPARSEABLE] + [key.decode() if isinstance(key, bytes) else key
                                       for key in client.smembers(FETCHING_LISTS)
                                       if (key.decode() if isinstance(key, bytes) else key).rsplit(":", 1)[-1] in queues]

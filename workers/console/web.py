@@ -4,8 +4,8 @@ checks, error pages and security headers."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import timedelta
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from workers.console.auth import Viewer, same_token, token_hash
 from workers.db.store import OutcomeStore
 from workers.db.store.console import ConflictError
-from workers.settings import Settings
+from workers.settings import Settings, get_settings
 
 TEMPLATES = Path(__file__).parent / "templates"
 SESSION_COOKIE = "slimline_session"
@@ -54,11 +54,17 @@ class Invalid(Exception):
     """422: a form a person can correct; the message says what to change."""
 
 
-class Console:
-    """The console's settings, store and templates, shared by its pages."""
+# The state of the app serving the request being handled (set by the console's route class).
+_app_state: ContextVar[Any] = ContextVar("console_app_state", default=None)
 
-    def __init__(self, settings: Settings, store: OutcomeStore | None = None, prefix: str = "/console") -> None:
-        self.settings = settings
+
+class Console:
+    """The console's settings, store and templates, shared by its pages. Served by the gateway, it uses the
+    gateway's (``app.state.settings``, ``app.state.services.store``); else its own, from the environment."""
+
+    def __init__(self, settings: Settings | None = None, store: OutcomeStore | None = None,
+                 prefix: str = "/console") -> None:
+        self._settings = settings
         self._store = store
         self.prefix = prefix.rstrip("/")
         environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined,
@@ -68,9 +74,23 @@ class Console:
         environment.filters["when"] = _when
         self.templates = Jinja2Templates(env=environment)
 
-    @cached_property
+    @property
+    def settings(self) -> Settings:
+        app_settings = getattr(_app_state.get(), "settings", None)
+        if isinstance(app_settings, Settings):
+            return app_settings
+        if self._settings is None:
+            self._settings = get_settings()
+        return self._settings
+
+    @property
     def store(self) -> OutcomeStore:
-        return self._store or OutcomeStore.from_url(self.settings.database_url.get_secret_value())
+        services = getattr(_app_state.get(), "services", None)
+        if isinstance(getattr(services, "store", None), OutcomeStore):
+            return services.store  # type: ignore[union-attr]
+        if self._store is None:
+            self._store = OutcomeStore.from_url(self.settings.database_url.get_secret_value())
+        return self._store
 
     def url(self, path: str, **query: Any) -> str:
         """A console URL; query values are encoded (item ids may hold '/', '+', ':' or '@')."""
@@ -151,6 +171,7 @@ class Console:
                 handler = super().get_route_handler()
 
                 async def handle(request: Request) -> Response:
+                    serving = _app_state.set(request.app.state)
                     try:
                         response = await handler(request)
                     except NotLoggedIn:
@@ -163,6 +184,8 @@ class Console:
                         response = console._error(request, 409, "Cannot do that now", str(error))
                     except Invalid as error:
                         response = console._error(request, 422, "Please correct the form", str(error))
+                    finally:
+                        _app_state.reset(serving)
                     for name, value in SECURITY_HEADERS.items():
                         response.headers.setdefault(name, value)
                     return response

@@ -143,5 +143,5 @@ class LegalHold(Base):
     actor: Mapped[str] = mapped_column(String(200))
     held_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-
+from workers.db import models_gateway  # noqa: E402,F401  (the gateway's API keys)
 from workers.db import models_console  # noqa: E402,F401  (the review console's tables, same Base)

@@ -1,7 +1,7 @@
 """One micro-batch, from messages to stored outcomes.
 
 authenticate (when workers have producer keys) → refuse erased items → validate → run the pipeline (isolating items that make it fail) → persist in one transaction
-→ schedule retries of failed items. Every message ends with exactly one of: a result, a
+→ reply to callers waiting for an item (``reply_to``, workers/runtime/replies.py) → schedule retries of failed items. Every message ends with exactly one of: a result, a
 rejection (bad input), a dead letter (kept failing), a retry message, or — when the database
 stays down past the retry budget — a requeue of the original message.
 """
@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from schemas import ItemError, Kind
 from workers.db.store import Outcomes, OutcomeStore
 from workers.runtime import metrics
+from workers.runtime import replies
 from workers.runtime.envelope import Envelope, authenticate, validate
 from workers.security.masking import mask
 from workers.security.producers import Keyring
@@ -143,11 +144,13 @@ def dead_letter_row(kind: Kind, envelope: Envelope, error: BaseException) -> dic
 
 class BatchRunner:
     def __init__(self, pipeline: Pipeline, store: OutcomeStore, republish: Republish, settings: Settings,
-                 escalate: Escalate | None = None, authentication: Authentication | None = None) -> None:
+                 escalate: Escalate | None = None, authentication: Authentication | None = None,
+                 reply: replies.PushReplies | None = None) -> None:
         self.pipeline = pipeline
         self.store = store
         self.republish = republish
         self.escalate = escalate  # only for the compact tier of kinds that escalate
+        self.reply = reply  # None: nobody can wait for an outcome (reply_to is ignored)
         self.settings = settings
         self.authentication = authentication
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -285,6 +288,7 @@ class BatchRunner:
                                  {"requeued": len(envelopes)})
             return report
         persisted = time.perf_counter()
+        self._reply(outcomes, by_id)
         self._audit_pending()
         now = time.time()
         for row in outcomes.results:
@@ -322,6 +326,23 @@ class BatchRunner:
                               "dead_lettered": report.dead_lettered, "retried": report.retried,
                               "requeued": len(report.requeue)})
         return report
+
+    def _reply(self, outcomes: Outcomes, by_id: dict[str, Envelope]) -> None:
+        """After the commit: the outcome of every item whose caller waits for it. A reply that cannot be
+        pushed is lost (the caller's deadline passes; the outcome is stored)."""
+        if self.reply is None:
+            return
+        waiting = [(reply_to, make(row)) for rows, make in ((outcomes.results, replies.stored),
+                                                            (outcomes.rejections, replies.rejected),
+                                                            (outcomes.dead_letters, replies.failed))
+                   for row in rows
+                   if (envelope := by_id.get(row["message_id"])) is not None and (reply_to := envelope.reply_to)]
+        if not waiting:
+            return
+        try:
+            self.reply(waiting)
+        except Exception as error:  # noqa: BLE001 - the outcomes are stored; only the waiting callers miss them
+            log.warning("could not reply to %d waiting caller(s): %s", len(waiting), type(error).__name__)
 
     def _versioned_row(self, envelope: Envelope, item: BaseModel, result: dict[str, Any], batch_size: int,
                        seconds: float) -> dict[str, Any]:

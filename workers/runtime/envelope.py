@@ -2,7 +2,8 @@
 
 A producer sends task ``slimline.<kind>.process`` with ``args=[payload]`` and, optionally,
 ``kwargs={"producer": "...", "sent_at": <epoch seconds>}``. Slimline itself adds ``attempt`` when it
-retries an item. When workers have producer keys, a message counts only once :func:`authenticate`
+retries an item, and the HTTP gateway ``reply_to`` when a caller waits for the outcome
+(workers/runtime/replies.py). When workers have producer keys, a message counts only once :func:`authenticate`
 has verified its signature headers (docs/signing.md): its producer and send time are then the signed
 ones, never the message's own claims.
 """
@@ -18,13 +19,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from schemas import INPUT_MODELS, ItemError, Kind
+from workers.runtime.replies import REPLY_KEY, is_reply_key
 from workers.security.masking import mask
 from workers.security.producers import Keyring
 from workers.security.signing import VerificationError, VerifiedProducer, signed_value, verify
 from workers.settings import Settings
 from workers.runtime.storable import storable_text
 
-ALLOWED_KWARGS = {"attempt", "producer", "sent_at"}
+ALLOWED_KWARGS = {"attempt", "producer", "sent_at", "reply_to"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,12 @@ class Envelope:
         if isinstance(sent_at, (int, float)) and not isinstance(sent_at, bool) and 0 < sent_at < 1e11:
             return datetime.fromtimestamp(sent_at, timezone.utc)
         return None
+
+    @property
+    def reply_to(self) -> str | None:
+        """Where a waiting caller wants the outcome (a key :func:`validate` has checked), or None."""
+        reply_to = self.kwargs.get("reply_to") if isinstance(self.kwargs, dict) else None
+        return reply_to if is_reply_key(reply_to) else None
 
     def content_hash(self) -> str:
         """SHA-256 of the payload's canonical JSON: equal content, equal hash, whatever the key order."""
@@ -116,6 +124,8 @@ def validate(kind: Kind, envelope: Envelope, settings: Settings) -> BaseModel | 
     if not isinstance(envelope.kwargs, dict) or not set(envelope.kwargs) <= ALLOWED_KWARGS:
         unexpected = sorted(set(envelope.kwargs) - ALLOWED_KWARGS) if isinstance(envelope.kwargs, dict) else envelope.kwargs
         return [ItemError(field="kwargs", reason=f"unexpected keyword arguments: {unexpected!r}")]
+    if "reply_to" in envelope.kwargs and not is_reply_key(envelope.kwargs["reply_to"]):
+        return [ItemError(field="kwargs.reply_to", reason=f"must match {REPLY_KEY.pattern}")]
     if not isinstance(envelope.payload, dict):
         return [ItemError(field="payload", reason=f"expected a JSON object, got {type(envelope.payload).__name__}")]
     try:

@@ -36,7 +36,6 @@ from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
-from workers.runtime.names import QUEUES
 from workers.runtime.connection import broker_tls, redis_url
 from workers.settings import Settings
 
@@ -184,7 +183,7 @@ class BrokerCollector(Collector):
         try:
             depths = queue_depths(self.client)
             # The consuming end of a queue is its right (workers/runtime/broker.py moves from RIGHT).
-            oldest = {queue: self.client.lindex(queue, -1) for queue in QUEUES.values()}
+            oldest = {queue: self.client.lindex(queue, -1) for queue, length in depths.items() if length}
             flying = in_flight(self.client)
         except redis.RedisError as error:
             log.debug("metrics: broker unreachable (%s); queue metrics left out of this scrape",

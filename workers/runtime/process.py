@@ -1,5 +1,6 @@
 """Per-process worker state: each pool process builds the pipelines of the queues its worker consumes
-after the fork, once, warms them up, and the batch tasks borrow them."""
+after the fork, once, warms them up, and the batch tasks borrow them. A worker of a lane
+(SLIMLINE_WORKER_LANE) consumes its kinds' lane queues instead of the bulk ones (:func:`consume_lane`)."""
 
 from __future__ import annotations
 
@@ -10,16 +11,21 @@ import threading
 import time
 from typing import Any
 
+import redis
 from celery import Celery
+from celery.signals import celeryd_after_setup
 from celery_batches import SimpleRequest
+from kombu import Queue
 
 from schemas import Kind
 from workers.db.store import OutcomeStore
 from workers.models.integrity import ModelIntegrityError
-from workers.runtime.names import ESCALATION_QUEUES
+from workers.runtime.names import ESCALATION_QUEUES, LANE_QUEUES, QUEUES
 from workers.pipelines import ESCALATING_KINDS, build_pipeline
 from workers.runtime import metrics
 from workers.runtime.batching import Authentication, BatchRunner, Escalate, Republish
+from workers.runtime.connection import broker_tls, redis_url
+from workers.runtime.replies import PushReplies, redis_pusher
 from workers.runtime.envelope import Envelope
 from workers.runtime.publish import Signer, keyring_from_settings, send_item
 from workers.security.model_crypto import ModelKeyError
@@ -39,10 +45,11 @@ def _carried(envelope: Envelope) -> dict[str, object]:
     return kwargs
 
 
-def _republisher(app: Celery, kind: Kind, signer: Signer | None) -> Republish:
+def _republisher(app: Celery, kind: Kind, signer: Signer | None, queue: str | None) -> Republish:
     def republish(envelope: Envelope, attempt: int, delay: float) -> None:
-        # Same task id: every attempt of an item shares one key in the outcome tables.
-        send_item(app, kind, envelope.payload, _carried(envelope) | {"attempt": attempt}, signer=signer,
+        # Same task id: every attempt of an item shares one key in the outcome tables. A lane's retries stay
+        # in the lane (not behind the bulk backlog).
+        send_item(app, kind, envelope.payload, _carried(envelope) | {"attempt": attempt}, queue, signer=signer,
                   task_id=envelope.message_id, countdown=delay)
 
     return republish
@@ -65,6 +72,18 @@ def authentication(settings: Settings) -> tuple[Authentication | None, Signer | 
             Signer.for_workers(settings, keyring))
 
 
+def _reply_pusher(settings: Settings) -> PushReplies:
+    """Replies go to the broker's Redis (short timeouts: a reply is never worth holding up a batch)."""
+    client = redis.Redis.from_url(redis_url(settings), socket_timeout=2, socket_connect_timeout=2,
+                                  **(broker_tls(settings) or {}))
+    return redis_pusher(client)
+
+
+def lane_queue(settings: Settings, kind: Kind) -> str | None:
+    """The queue this worker consumes for ``kind`` when it is a lane's worker, else None (the bulk queue)."""
+    return LANE_QUEUES[settings.worker_lane].get(kind) if settings.worker_lane else None
+
+
 def runner(app: Celery, kind: Kind) -> BatchRunner:
     if kind not in _runners:
         settings = get_settings()
@@ -74,7 +93,9 @@ def runner(app: Celery, kind: Kind) -> BatchRunner:
         checks, signer = authentication(settings)
         escalate = (_escalator(app, kind, signer) if pipeline.tier == "compact" and kind in ESCALATING_KINDS
                     else None)
-        _runners[kind] = BatchRunner(pipeline, store, _republisher(app, kind, signer), settings, escalate, checks)
+        republish = _republisher(app, kind, signer, lane_queue(settings, kind) if pipeline.tier == "compact" else None)
+        _runners[kind] = BatchRunner(pipeline, store, republish, settings, escalate, checks,
+                                     reply=_reply_pusher(settings))
         load_seconds = time.perf_counter() - started
         _audit_model_load(app, _runners[kind])
         timings = pipeline.warm_up()
@@ -118,6 +139,23 @@ def load_pipelines(app: Celery) -> None:
         log.critical("could not load the models; stopping the worker", exc_info=True)
         os.kill(os.getppid(), signal.SIGTERM)
         raise
+
+
+@celeryd_after_setup.connect
+def consume_lane(sender: str, instance: Any, conf: Any, **_: Any) -> None:
+    """Celery's hook for changing queues after ``-Q``: a lane's worker (SLIMLINE_WORKER_LANE=urgent) consumes
+    the lane queues of its kinds (``documents.urgent``) instead of their bulk queues. A kind without a lane
+    keeps its queue; an escalated tier has no lane."""
+    settings = conf.get("slimline_settings")
+    if settings is None or not settings.worker_lane or conf.get("slimline_tier") == "escalated":
+        return
+    queues = instance.app.amqp.queues
+    for kind in conf.get("slimline_consumed_kinds") or []:
+        lane = lane_queue(settings, Kind(kind))
+        if lane is not None:
+            queues.select_add(Queue(lane))
+            queues.deselect(QUEUES[Kind(kind)])
+            log.info("lane %s: consuming %s instead of %s", settings.worker_lane, lane, QUEUES[Kind(kind)])
 
 
 SHUTDOWN_AUDIT_SECONDS = 5.0

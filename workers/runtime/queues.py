@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import redis
 
 from schemas import Kind
-from workers.runtime.names import ESCALATION_QUEUES, QUEUES
+from workers.runtime.names import ESCALATION_QUEUES, QUEUES, lane_queues
 from workers.pipelines import ESCALATING_KINDS, PIPELINE_KINDS
 from workers.runtime.broker import FETCHING_LISTS, WORKER_PRESENCE_PREFIX
 from workers.runtime.connection import broker_tls, redis_url
@@ -52,9 +52,10 @@ def inspection_client(settings: Settings, timeout: float = 3.0) -> redis.Redis:
 
 
 def work_queues(kinds: Iterable[Kind]) -> list[str]:
-    """The queues of these kinds, with the escalation queues of the kinds that escalate."""
+    """The queues of these kinds, with the escalation queues of the kinds that escalate and their lanes."""
     kinds = list(kinds)
-    return [QUEUES[kind] for kind in kinds] + [ESCALATION_QUEUES[kind] for kind in kinds if kind in ESCALATING_KINDS]
+    return ([QUEUES[kind] for kind in kinds] + [ESCALATION_QUEUES[kind] for kind in kinds if kind in ESCALATING_KINDS]
+            + lane_queues(kinds))
 
 
 def queue_depths(client: redis.Redis, kinds: Iterable[Kind] = tuple(Kind)) -> dict[str, int]:

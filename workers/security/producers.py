@@ -20,6 +20,8 @@ File format (TOML; JSON has the same structure)::
     extra_commands = ["hincrby"]
     [redis.operator]
     password_sha256 = "…"
+    [redis.gateway]                             # the HTTP gateway, if one runs (`slimline serve`)
+    password_sha256 = "…"
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ class RedisUsersConfig(BaseModel):
 
     worker: RedisUserConfig = RedisUserConfig()
     operator: RedisUserConfig = RedisUserConfig()
+    gateway: RedisUserConfig | None = None  # `slimline serve`, when one runs (`[redis.gateway]`)
 
 
 class SecurityConfig(BaseModel):

@@ -5,6 +5,9 @@
 - the workers' user: the queues, kombu's bookkeeping (``unacked*``, ``_kombu.*``), Slimline's own
   keys (``slimline:*``), Celery's control (pidbox) and event channels;
 - the operator's user (``status``, ``drain``, ``health``, inspection): counts and presence only;
+- the HTTP gateway's user, when ``[redis.gateway]`` is configured: push to every queue (it signs as the producers
+  its API keys map to), wait for the workers' replies (``slimline:reply:*``) and count rate limits
+  (``slimline:ratelimit:*``, with the ``limits`` library's Lua script);
 - the default user is off, so nobody else gets in.
 
 The command lists were taken from kombu 5.7's Redis transport, ``workers/runtime/broker.py`` and
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas import Kind
-from workers.runtime.names import ESCALATION_QUEUES, QUEUES
+from workers.runtime.names import ESCALATION_QUEUES, QUEUES, lane_queues
 from workers.pipelines import ESCALATING_KINDS
 from workers.security.producers import KeyConfigError, Keyring, SecurityConfig
 
@@ -57,6 +60,14 @@ WORKER_KEYS = ("unacked", "unacked_index", "unacked_mutex", "_kombu.*", "*.pidbo
 # The operator: queue depths, in-flight counts, live workers. No command that returns a message.
 OPERATOR_COMMANDS = ("llen", "hlen", "scard", "smembers", "zcard", "exists", "type", "ttl", "scan", "get")
 OPERATOR_KEYS = ("unacked", "unacked_index", "slimline:*")
+
+# The gateway: a producer's LPUSH/LLEN on every queue; BLPOP on the reply lists the workers push to
+# (workers/runtime/replies.py) and DEL; the rate limiter's counters (limits' incr_expire script: EVALSHA, or
+# SCRIPT LOAD then EVALSHA, running INCRBY and EXPIRE; its window stats: GET and TTL).
+GATEWAY_COMMANDS = ("lpush", "rpush", "llen", "blpop", "del", "get", "ttl", "incrby", "expire",
+                    "evalsha", "eval", "script|load")
+GATEWAY_KEYS = ("slimline:reply:*", "slimline:ratelimit:*")
+DEFAULT_GATEWAY_USER = "slimline-gateway"
 
 PRODUCER_USER_PREFIX = "producer-"
 DEFAULT_WORKER_USER = "slimline-worker"
@@ -104,22 +115,31 @@ def acl_users(config: SecurityConfig, db: int = 0) -> list[AclUser]:
     keyring = Keyring.from_config(config)
     missing = [producer_id for producer_id, entry in config.producers.items() if entry.redis_password_sha256 is None]
     missing += [role for role in ("worker", "operator") if getattr(config.redis, role).password_sha256 is None]
+    if config.redis.gateway is not None and config.redis.gateway.password_sha256 is None:
+        missing.append("gateway")
     if missing:
         raise KeyConfigError(f"no Redis password hash for {', '.join(missing)}: set redis_password_sha256 "
-                             f"(producers) or [redis.worker]/[redis.operator] password_sha256")
+                             f"(producers) or [redis.worker]/[redis.operator]/[redis.gateway] password_sha256")
     users = []
     for producer_id, entry in config.producers.items():
         producer = keyring.producers[producer_id]
-        queues = tuple(QUEUES[kind] for kind in Kind if producer.may_send(kind))
+        kinds = [kind for kind in Kind if producer.may_send(kind)]
+        queues = tuple(QUEUES[kind] for kind in kinds) + tuple(lane_queues(kinds))
         users.append(AclUser(producer_user(producer_id), str(entry.redis_password_sha256), queues, (),
                              PRODUCER_COMMANDS))
-    all_queues = tuple(QUEUES[kind] for kind in Kind) + tuple(ESCALATION_QUEUES[kind] for kind in ESCALATING_KINDS)
+    all_queues = (tuple(QUEUES[kind] for kind in Kind) + tuple(ESCALATION_QUEUES[kind] for kind in ESCALATING_KINDS)
+                  + tuple(lane_queues()))
     worker, operator = config.redis.worker, config.redis.operator
     users.append(AclUser(worker.user or DEFAULT_WORKER_USER, str(worker.password_sha256),
                          all_queues + WORKER_KEYS + tuple(worker.extra_keys), worker_channels(db),
                          WORKER_COMMANDS + tuple(worker.extra_commands)))
     users.append(AclUser(operator.user or DEFAULT_OPERATOR_USER, str(operator.password_sha256),
                          all_queues + OPERATOR_KEYS, (), OPERATOR_COMMANDS))
+    if (gateway := config.redis.gateway) is not None:
+        work_queues = tuple(QUEUES[kind] for kind in Kind) + tuple(lane_queues())
+        users.append(AclUser(gateway.user or DEFAULT_GATEWAY_USER, str(gateway.password_sha256),
+                             work_queues + GATEWAY_KEYS + tuple(gateway.extra_keys), (),
+                             GATEWAY_COMMANDS + tuple(gateway.extra_commands)))
     names = [user.name for user in users]
     if len(set(names)) != len(names) or "default" in names:
         raise KeyConfigError(f"Redis user names must be unique and not 'default': {sorted(names)}")

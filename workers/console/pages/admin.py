@@ -14,12 +14,11 @@ from workers.db.store.console import ConflictError
 def routes(console: Console) -> APIRouter:
     router = APIRouter(route_class=console.route_class())
     admin = console.role("admin")
-    store = console.store
-    min_chars = console.settings.console.min_password_chars
 
     @router.get("/admin/users")
     def users(request: Request, viewer: Viewer = admin) -> Response:
-        return console.render(request, "admin/users.html", users=store.users(), roles=ROLES, min_chars=min_chars)
+        return console.render(request, "admin/users.html", users=console.store.users(), roles=ROLES,
+                              min_chars=console.settings.console.min_password_chars)
 
     @router.post("/admin/users")
     def add_user(request: Request, form: FormData = console.depends_form(), viewer: Viewer = admin) -> Response:
@@ -28,7 +27,7 @@ def routes(console: Console) -> APIRouter:
             raise Invalid("A user name has 1 to 100 characters and no spaces.")
         roles = _roles(form)
         try:
-            store.add_user(username, hash_password(_text(form, "password"), min_chars), roles, actor=viewer.username)
+            console.store.add_user(username, hash_password(_text(form, "password"), console.settings.console.min_password_chars), roles, actor=viewer.username)
         except PasswordPolicyError as error:
             raise Invalid(str(error)) from None
         except ConflictError as error:
@@ -43,15 +42,15 @@ def routes(console: Console) -> APIRouter:
             roles = _roles(form)
             if username == viewer.username and "admin" not in roles:
                 raise Invalid("You cannot take the admin role from yourself (ask another admin).")
-            store.update_user(username, actor=viewer.username, roles=roles)
+            console.store.update_user(username, actor=viewer.username, roles=roles)
         elif change in ("disable", "enable"):
             if username == viewer.username:
                 raise Invalid("You cannot disable yourself.")
-            store.update_user(username, actor=viewer.username, active=change == "enable")
+            console.store.update_user(username, actor=viewer.username, active=change == "enable")
         elif change == "password":
             try:
-                store.update_user(username, actor=viewer.username,
-                                  password_hash=hash_password(_text(form, "password"), min_chars))
+                console.store.update_user(username, actor=viewer.username,
+                                  password_hash=hash_password(_text(form, "password"), console.settings.console.min_password_chars))
             except PasswordPolicyError as error:
                 raise Invalid(str(error)) from None
         else:
@@ -60,7 +59,7 @@ def routes(console: Console) -> APIRouter:
 
     @router.get("/admin/audit")
     def audit(request: Request, action: str | None = None, viewer: Viewer = admin) -> Response:
-        return console.render(request, "admin/audit.html", rows=store.recent_audit(200, action or None),
+        return console.render(request, "admin/audit.html", rows=console.store.recent_audit(200, action or None),
                               action=action or "")
 
     return router

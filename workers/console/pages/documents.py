@@ -90,13 +90,12 @@ def _added(text: str | None, form: FormData, kept: list[dict[str, Any]]) -> dict
 def routes(console: Console) -> APIRouter:
     router = APIRouter(route_class=console.route_class())
     reviewer = console.role("document_reviewer")
-    store = console.store
 
     @router.get("/documents")
     def document_list(request: Request, status: str = "needs_review", viewer: Viewer = reviewer) -> Response:
         if status not in STATUSES:
             raise Invalid(f"status must be one of {', '.join(STATUSES)}")
-        rows = store.current_results(Kind.documents, review_status=None if status == "all" else status,
+        rows = console.store.current_results(Kind.documents, review_status=None if status == "all" else status,
                                      limit=console.settings.console.page_size * 20)
         rows = [row for row in rows if status != "all" or row["review_status"] is not None]
         return console.render(request, "documents/list.html", rows=rows[:console.settings.console.page_size],
@@ -104,7 +103,7 @@ def routes(console: Console) -> APIRouter:
 
     @router.get("/documents/doc")
     def document_page(request: Request, id: str, viewer: Viewer = reviewer) -> Response:
-        rows = store.current_results(Kind.documents, item_ids=[id])
+        rows = console.store.current_results(Kind.documents, item_ids=[id])
         if not rows:
             raise NotFound(f"No document {id!r}.")
         row = rows[0]
@@ -117,12 +116,12 @@ def routes(console: Console) -> APIRouter:
             entities=[{**entity, "aligned": text is not None and highlight.aligned(text, entity)} for entity in entities],
             classes=class_labels(console, (result.get("classification") or {}).get("label")),
             entity_labels=sorted({*ENTITY_LABELS, *(entity.get("label") for entity in entities)}),
-            history=store.history(Kind.documents, id), audit=store.item_audit(Kind.documents, id))
+            history=console.store.history(Kind.documents, id), audit=console.store.item_audit(Kind.documents, id))
 
     @router.post("/documents/correct")
     def correct(request: Request, form: FormData = console.depends_form(), viewer: Viewer = reviewer) -> Response:
         item_id = _text(form, "id")
-        rows = store.current_results(Kind.documents, item_ids=[item_id])
+        rows = console.store.current_results(Kind.documents, item_ids=[item_id])
         if not rows:
             raise NotFound(f"No document {item_id!r}.")
         row = rows[0]
@@ -131,7 +130,7 @@ def routes(console: Console) -> APIRouter:
                                 "reload the page")
         new, what = corrected(row["result"], form)
         note = _text(form, "note").strip()[:4000] or None
-        reviewed = store.review(Kind.documents, item_id, actor=viewer.username, review_status="resolved",
+        reviewed = console.store.review(Kind.documents, item_id, actor=viewer.username, review_status="resolved",
                                 result=new, note=note if new is None else "; ".join([*what, *([note] if note else [])]))
         message = f"{item_id}: {'; '.join(what)} (version {reviewed['version']})" if what \
             else f"{item_id}: confirmed as it was"

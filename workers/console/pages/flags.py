@@ -97,13 +97,12 @@ def matches(flag: dict[str, Any], filters: FlagFilters, username: str) -> bool:
 def routes(console: Console) -> APIRouter:
     router = APIRouter(route_class=console.route_class())
     analyst = console.role("analyst")
-    store = console.store
 
     def listed(filters: FlagFilters, username: str) -> list[dict[str, Any]]:
-        rows = store.flags(status=None if filters.status == "all" else filters.status, action=filters.action or None,
+        rows = console.store.flags(status=None if filters.status == "all" else filters.status, action=filters.action or None,
                            min_score=float(filters.min_score) if filters.min_score else None,
                            account=filters.account or None)
-        locks = store.locks(Kind.transactions, [row["item_id"] for row in rows])
+        locks = console.store.locks(Kind.transactions, [row["item_id"] for row in rows])
         flags = [flag_row(row, locks.get(row["item_id"])) for row in rows]
         return [flag for flag in flags if matches(flag, filters, username)]
 
@@ -113,7 +112,7 @@ def routes(console: Console) -> APIRouter:
         flags = listed(filters, viewer.username)
         page_size = console.settings.console.page_size
         return console.render(request, "flags/list.html", filters=filters, flags=flags[:page_size], total=len(flags),
-                              views=store.views(viewer.username, "flags"), statuses=FLAG_STATUSES, actions=ACTIONS,
+                              views=console.store.views(viewer.username, "flags"), statuses=FLAG_STATUSES, actions=ACTIONS,
                               assigned=ASSIGNED)
 
     @router.post("/flags/next")
@@ -122,7 +121,7 @@ def routes(console: Console) -> APIRouter:
         filters.status, filters.assigned = "open", "any"
         candidates = [flag["id"] for flag in listed(filters, viewer.username)
                       if flag["locked_by"] in (None, viewer.username)]
-        taken = store.take_next_flag(viewer.username, timedelta(minutes=console.settings.console.lock_minutes),
+        taken = console.store.take_next_flag(viewer.username, timedelta(minutes=console.settings.console.lock_minutes),
                                      candidates)
         if taken is None:
             return console.redirect("/flags", **filters.query(), notice="No unassigned open case matches these filters.")
@@ -134,7 +133,7 @@ def routes(console: Console) -> APIRouter:
         if not name or len(name) > 100:
             raise Invalid("Give the view a name (at most 100 characters).")
         filters = FlagFilters.parse(form)
-        store.save_view(viewer.username, "flags", name, filters.query())
+        console.store.save_view(viewer.username, "flags", name, filters.query())
         return console.redirect("/flags", **filters.query(), notice=f"Saved the view {name!r}.")
 
     @router.post("/flags/views/delete")
@@ -143,39 +142,39 @@ def routes(console: Console) -> APIRouter:
             view_id = int(str(form.get("view_id")))
         except ValueError:
             raise Invalid("Which view?") from None
-        if not store.delete_view(viewer.username, view_id):
+        if not console.store.delete_view(viewer.username, view_id):
             raise NotFound("You have no such saved view.")
         return console.redirect("/flags", notice="Deleted the view.")
 
     @router.get("/flags/case")
     def case(request: Request, id: str, viewer: Viewer = analyst) -> Response:
-        rows = store.current_results(Kind.transactions, item_ids=[id])
+        rows = console.store.current_results(Kind.transactions, item_ids=[id])
         if not rows or rows[0]["review_status"] is None:
             raise NotFound(f"No flagged transaction {id!r}.")
         row = rows[0]
-        lock = store.locks(Kind.transactions, [id]).get(id)
+        lock = console.store.locks(Kind.transactions, [id]).get(id)
         flag = flag_row(row, lock)
         result = row["result"]
         account = result.get("account_id")
-        recent = [flag_row(other, None) for other in store.account_decisions(account, limit=21)
+        recent = [flag_row(other, None) for other in console.store.account_decisions(account, limit=21)
                   if other["item_id"] != id][:20] if account else []
-        earlier = [flag_row(other, None) for other in store.account_decisions(account, limit=21, flagged_only=True)
+        earlier = [flag_row(other, None) for other in console.store.account_decisions(account, limit=21, flagged_only=True)
                    if other["item_id"] != id][:20] if account else []
         earlier_labels = {label["transaction_id"]: label
-                          for label in store.analyst_labels([flag["id"] for flag in earlier])}
+                          for label in console.store.analyst_labels([flag["id"] for flag in earlier])}
         return console.render(
             request, "flags/case.html", flag=flag, result=result, submitted=result.get("input") or {},
             features=result.get("features") or {}, recent=recent, earlier=earlier, earlier_labels=earlier_labels,
-            labels=store.analyst_labels([id], newest_only=False), history=store.history(Kind.transactions, id),
+            labels=console.store.analyst_labels([id], newest_only=False), history=console.store.history(Kind.transactions, id),
             decisions=FLAG_DECISIONS, mine=flag["locked_by"] == viewer.username,
-            audit=store.item_audit(Kind.transactions, id))
+            audit=console.store.item_audit(Kind.transactions, id))
 
     @router.post("/flags/take")
     def take(request: Request, form: FormData = console.depends_form(), viewer: Viewer = analyst) -> Response:
         item_id = str(form.get("id") or "")
-        if not store.current_results(Kind.transactions, item_ids=[item_id]):
+        if not console.store.current_results(Kind.transactions, item_ids=[item_id]):
             raise NotFound(f"No flagged transaction {item_id!r}.")
-        if not store.lock_case(Kind.transactions, item_id, viewer.username,
+        if not console.store.lock_case(Kind.transactions, item_id, viewer.username,
                                timedelta(minutes=console.settings.console.lock_minutes)):
             from workers.db.store.console import ConflictError
 
@@ -197,7 +196,7 @@ def routes(console: Console) -> APIRouter:
             seen = int(str(form.get("version")))
         except ValueError:
             seen = None
-        store.decide_flag(item_id, decision, comment, analyst=viewer.username, seen_version=seen)
+        console.store.decide_flag(item_id, decision, comment, analyst=viewer.username, seen_version=seen)
         return console.redirect("/flags", notice=f"{item_id}: {decision}.")
 
     return router

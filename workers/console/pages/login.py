@@ -22,10 +22,9 @@ WRONG = "Wrong user name or password, or the user is locked out for a while afte
 
 def routes(console: Console) -> APIRouter:
     router = APIRouter(route_class=console.route_class())
-    settings = console.settings.console
 
     def secure(request: Request) -> bool:
-        return settings.cookie_secure if settings.cookie_secure is not None else request.url.scheme == "https"
+        return console.settings.console.cookie_secure if console.settings.console.cookie_secure is not None else request.url.scheme == "https"
 
     def safe_next(target: str | None) -> str:
         """Only a console page of this server (never another site: ``//host`` or ``/\\host``)."""
@@ -58,12 +57,12 @@ def routes(console: Console) -> APIRouter:
             return login_page(request, _text(form, "next"), WRONG, status=401)
         token = new_token()
         csrf = new_token()
-        expires = utcnow() + timedelta(hours=settings.session_hours)
+        expires = utcnow() + timedelta(hours=console.settings.console.session_hours)
         await run_in_threadpool(console.store.create_session, user["id"], token_hash(token), csrf, expires)
         response = console.redirect("/")
         response.headers["location"] = safe_next(_text(form, "next"))
         response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", secure=secure(request),
-                            path=console.prefix or "/", max_age=int(settings.session_hours * 3600))
+                            path=console.prefix or "/", max_age=int(console.settings.console.session_hours * 3600))
         response.delete_cookie(LOGIN_CSRF_COOKIE, path=console.prefix or "/")
         return response
 
@@ -72,8 +71,8 @@ def routes(console: Console) -> APIRouter:
         usable = user is not None and user["active"] and not _locked(user)
         verified = verify_password(user["password_hash"] if usable and user else None, password)
         if user is not None:
-            console.store.record_login(username, succeeded=verified.ok, attempts=settings.login_attempts,
-                                       lockout=timedelta(minutes=settings.lockout_minutes),
+            console.store.record_login(username, succeeded=verified.ok, attempts=console.settings.console.login_attempts,
+                                       lockout=timedelta(minutes=console.settings.console.lockout_minutes),
                                        password_hash=verified.rehash, client=client)
         return user if verified.ok else None
 

@@ -36,10 +36,9 @@ def edited(row: dict[str, Any], language: str, text: str, editor: str) -> dict[s
 def routes(console: Console) -> APIRouter:
     router = APIRouter(route_class=console.route_class())
     editor = console.role("product_editor")
-    store = console.store
 
     def current(item_id: str, seen_version: str | None = None) -> dict[str, Any]:
-        rows = store.current_results(Kind.products, item_ids=[item_id])
+        rows = console.store.current_results(Kind.products, item_ids=[item_id])
         if not rows:
             raise NotFound(f"No product {item_id!r}.")
         if seen_version is not None and seen_version != str(rows[0]["version"]):
@@ -51,7 +50,7 @@ def routes(console: Console) -> APIRouter:
     def product_list(request: Request, status: str = "draft", viewer: Viewer = editor) -> Response:
         if status not in STATUSES:
             raise Invalid(f"status must be one of {', '.join(STATUSES)}")
-        rows = store.current_results(Kind.products, review_status=None if status == "all" else status,
+        rows = console.store.current_results(Kind.products, review_status=None if status == "all" else status,
                                      limit=console.settings.console.page_size)
         return console.render(request, "products/list.html", rows=rows, status=status, statuses=STATUSES)
 
@@ -59,14 +58,14 @@ def routes(console: Console) -> APIRouter:
     def product_page(request: Request, id: str, viewer: Viewer = editor) -> Response:
         row = current(id)
         return console.render(request, "products/product.html", row=row, result=row["result"],
-                              facts=row["result"].get("input") or {}, history=store.history(Kind.products, id),
-                              audit=store.item_audit(Kind.products, id))
+                              facts=row["result"].get("input") or {}, history=console.store.history(Kind.products, id),
+                              audit=console.store.item_audit(Kind.products, id))
 
     @router.post("/products/approve")
     def approve(request: Request, form: FormData = console.depends_form(), viewer: Viewer = editor) -> Response:
         item_id = _text(form, "id")
         current(item_id, _text(form, "version"))
-        reviewed = store.review(Kind.products, item_id, actor=viewer.username, review_status="approved",
+        reviewed = console.store.review(Kind.products, item_id, actor=viewer.username, review_status="approved",
                                 note=_text(form, "note").strip()[:4000] or None)
         return console.redirect("/products", notice=f"{item_id}: approved (version {reviewed['version']}).")
 
@@ -81,7 +80,7 @@ def routes(console: Console) -> APIRouter:
             raise Invalid("The corrected description is empty.")
         if len(text) > MAX_TEXT:
             raise Invalid(f"The description is longer than {MAX_TEXT} characters.")
-        reviewed = store.review(Kind.products, item_id, actor=viewer.username, review_status="approved",
+        reviewed = console.store.review(Kind.products, item_id, actor=viewer.username, review_status="approved",
                                 result=edited(row, language, text, viewer.username),
                                 note=_text(form, "note").strip()[:4000] or None)
         return console.redirect("/products", notice=f"{item_id}: {language} edited and approved "
@@ -94,7 +93,7 @@ def routes(console: Console) -> APIRouter:
         if not note:
             raise Invalid("Say why the draft is rejected.")
         current(item_id, _text(form, "version"))
-        store.review(Kind.products, item_id, actor=viewer.username, review_status="rejected", note=note)
+        console.store.review(Kind.products, item_id, actor=viewer.username, review_status="rejected", note=note)
         return console.redirect("/products", notice=f"{item_id}: rejected.")
 
     return router

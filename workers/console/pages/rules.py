@@ -18,29 +18,28 @@ from workers.transactions.rules import ACTIONS, RuleFileError
 
 def routes(console: Console) -> APIRouter:
     router = APIRouter(route_class=console.route_class())
-    store = console.store
     reader = console.role("rule_author", "rule_approver")
     author = console.role("rule_author")
     approver = console.role("rule_approver")
 
     @router.get("/rules")
     def rules_page(request: Request, viewer: Viewer = reader) -> Response:
-        in_use = rule_drafts.rules_in_use(store, console.settings)
+        in_use = rule_drafts.rules_in_use(console.store, console.settings)
         return console.render(request, "rules/index.html", in_use=in_use,
                               rules=rule_drafts.parse(in_use.document, in_use.origin).rules,
-                              drafts=store.rule_versions(["draft"]),
-                              history=[row for row in store.rule_versions() if row["status"] != "draft"][:50])
+                              drafts=console.store.rule_versions(["draft"]),
+                              history=[row for row in console.store.rule_versions() if row["status"] != "draft"][:50])
 
     def edit_page(request: Request, *, mode: str, rule: dict[str, Any], original_code: str | None,
                   document: str, error: str | None = None, summary: str = "", status: int = 200) -> Response:
-        in_use = rule_drafts.rules_in_use(store, console.settings)
+        in_use = rule_drafts.rules_in_use(console.store, console.settings)
         return console.render(request, "rules/edit.html", status_code=status, mode=mode, rule=rule,
                               original_code=original_code, document=document, in_use=in_use, actions=ACTIONS,
                               error=error, summary=summary)
 
     @router.get("/rules/edit")
     def edit_form(request: Request, code: str | None = None, whole: bool = False, viewer: Viewer = author) -> Response:
-        in_use = rule_drafts.rules_in_use(store, console.settings)
+        in_use = rule_drafts.rules_in_use(console.store, console.settings)
         if whole:
             return edit_page(request, mode="document", rule={}, original_code=None, document=in_use.document)
         existing = next((rule for rule in rule_drafts.rule_entries(in_use.document) if rule.get("code") == code), None)
@@ -51,7 +50,7 @@ def routes(console: Console) -> APIRouter:
 
     @router.post("/rules/drafts")
     def new_draft(request: Request, form: FormData = console.depends_form(), viewer: Viewer = author) -> Response:
-        in_use = rule_drafts.rules_in_use(store, console.settings)
+        in_use = rule_drafts.rules_in_use(console.store, console.settings)
         mode = _text(form, "mode")
         summary = _text(form, "summary").strip()[:500]
         rule = {name: _text(form, name) for name in ("code", "action", "description", "when")}
@@ -75,12 +74,12 @@ def routes(console: Console) -> APIRouter:
         if rule_drafts.sha256(document) == rule_drafts.sha256(in_use.document):
             return edit_page(request, mode=mode or "rule", rule=rule, original_code=original_code,
                              document=_text(form, "document"), error="Nothing changed.", summary=summary, status=422)
-        draft = store.add_rule_draft(document, rule_drafts.sha256(document), in_use.number, summary,
+        draft = console.store.add_rule_draft(document, rule_drafts.sha256(document), in_use.number, summary,
                                      author=viewer.username)
         return console.redirect(f"/rules/versions/{draft['id']}", notice="Draft saved: backtest it next.")
 
     def version_or_404(version_id: int) -> dict[str, Any]:
-        version = store.rule_version(version_id)
+        version = console.store.rule_version(version_id)
         if version is None:
             raise NotFound(f"There is no rule version {version_id}.")
         return version
@@ -92,10 +91,10 @@ def routes(console: Console) -> APIRouter:
             base = version_or_404(version["base_version"])["document"]
             base_name = f"version {version['base_version']}"
         else:
-            base = rule_drafts.rules_in_use(store, console.settings).document if version["status"] == "draft" \
+            base = rule_drafts.rules_in_use(console.store, console.settings).document if version["status"] == "draft" \
                 else None
             base_name = "the rule file"
-        in_use = rule_drafts.rules_in_use(store, console.settings)
+        in_use = rule_drafts.rules_in_use(console.store, console.settings)
         return console.render(
             request, "rules/version.html", version=version, base_name=base_name,
             changes=rule_drafts.changes(base, version["document"]) if base is not None else None,
@@ -108,9 +107,9 @@ def routes(console: Console) -> APIRouter:
                      viewer: Viewer = reader) -> Response:
         version = version_or_404(version_id)
         rules = rule_drafts.parse(version["document"], f"rule version {version_id}")
-        rows = store.transaction_decisions(console.settings.console.backtest_decisions)
-        result = rule_drafts.backtest(rules, rows, rule_drafts.labels_of(store, rows))
-        store.record_backtest(version_id, result, actor=viewer.username)
+        rows = console.store.transaction_decisions(console.settings.console.backtest_decisions)
+        result = rule_drafts.backtest(rules, rows, rule_drafts.labels_of(console.store, rows))
+        console.store.record_backtest(version_id, result, actor=viewer.username)
         return console.redirect(f"/rules/versions/{version_id}",
                                 notice=f"Backtested on {result['decisions']} stored decisions.")
 
@@ -130,9 +129,9 @@ def routes(console: Console) -> APIRouter:
     def decide(request: Request, version_id: int, viewer: Viewer, *, promote: bool, note: str | None) -> Response:
         version_or_404(version_id)
         try:
-            store.decide_rule_draft(version_id, approver=viewer.username, promote=promote, note=note)
+            console.store.decide_rule_draft(version_id, approver=viewer.username, promote=promote, note=note)
         except PermissionError as error:
-            store.audit(viewer.username, "console.denied", None, {"path": request.url.path, "method": "POST",
+            console.store.audit(viewer.username, "console.denied", None, {"path": request.url.path, "method": "POST",
                                                                   "reason": "author of the draft"})
             raise Denied(f"{error}. Separation of duties: the person who approves a rule change is not its author.") \
                 from None
@@ -145,7 +144,7 @@ def routes(console: Console) -> APIRouter:
                  viewer: Viewer = author) -> Response:
         version_or_404(version_id)
         try:
-            store.withdraw_rule_draft(version_id, author=viewer.username)
+            console.store.withdraw_rule_draft(version_id, author=viewer.username)
         except PermissionError as error:
             raise Denied(str(error)) from None
         return console.redirect("/rules", notice=f"Draft {version_id} withdrawn.")

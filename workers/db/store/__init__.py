@@ -5,6 +5,7 @@ keyed by message id."""
 
 from __future__ import annotations
 
+from workers.db.store.api_keys import ApiKeyStore
 from workers.db.store.base import AuditSigning, audit_signing_from_settings, item_hash
 from workers.db.store.console import ConsoleStore
 from workers.db.store.queries import QueryStore
@@ -16,5 +17,5 @@ __all__ = ["TIER_RANK", "AuditSigning", "ItemsOnHold", "OutcomeStore", "Outcomes
            "item_hash"]
 
 
-class OutcomeStore(ConsoleStore, ReviewStore, RetentionStore, QueryStore):
+class OutcomeStore(ConsoleStore, ReviewStore, RetentionStore, QueryStore, ApiKeyStore):
     """One object for the runtime, the CLI and the tests; each concern lives in its own module."""

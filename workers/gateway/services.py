@@ -1,0 +1,117 @@
+"""What one gateway process holds: the Celery app it publishes with, one producer per producer identity its keys
+map to (signing with that producer's key), the API keys, the rate limiter, the Redis client replies are awaited
+on, and the rules-only fallback for decisions."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from functools import cached_property, lru_cache
+from typing import Any
+
+import anyio.to_thread
+import redis.asyncio
+from celery import Celery
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import FixedWindowRateLimiter
+
+from schemas import Kind
+from workers.client import Producer
+from workers.db.store import OutcomeStore
+from workers.gateway.keys import Caller, KeyCache
+from workers.gateway.rules_only import RulesOnly
+from workers.runtime.connection import broker_tls, broker_transport_options, redis_url
+from workers.runtime.publish import Signer, keyring_from_settings
+from workers.security.producers import Keyring
+from workers.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Publishing fails fast when Redis is down (the caller gets 503 at once and retries), where the workers'
+# own publishing keeps retrying for a minute.
+PUBLISH_OPTIONS = {"retry": False}
+CONNECT_RETRIES = {"max_retries": 1, "interval_start": 0, "interval_step": 0.1, "interval_max": 0.1,
+                   "socket_timeout": 2, "socket_connect_timeout": 2}
+RATE_LIMIT_PREFIX = "slimline:ratelimit"
+
+
+class ProducerMissing(RuntimeError):
+    """An API key maps to a producer that has no signing key in the producer keys."""
+
+
+class Services:
+    def __init__(self, settings: Settings, store: OutcomeStore | None = None, app: Celery | None = None) -> None:
+        self.settings = settings
+        self.store = store or OutcomeStore.from_url(settings.database_url.get_secret_value())
+        if app is None:
+            from tasks.app import create_app
+
+            app = create_app(settings)
+        app.conf.broker_transport_options = broker_transport_options(settings) | CONNECT_RETRIES
+        self.app = app
+        self.keyring: Keyring = keyring_from_settings(settings)
+        self.keys = KeyCache(self.store.api_key, settings.gateway.key_cache_seconds)
+        self._producers: dict[str, Producer] = {}
+        tls = broker_tls(settings) or {}
+        self.redis = redis.asyncio.Redis.from_url(redis_url(settings), socket_connect_timeout=2, **tls)
+        self.limiter = FixedWindowRateLimiter(RedisStorage(
+            "async+" + redis_url(settings), implementation="redispy", key_prefix=RATE_LIMIT_PREFIX,
+            socket_connect_timeout=2, socket_timeout=2, **tls))
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.keyring)
+
+    def producer(self, producer_id: str) -> Producer:
+        """The producer a key maps to, signing with its key from the producer keys (unsigned without keys)."""
+        if producer_id not in self._producers:
+            signer = None
+            if self.keyring:
+                entry = self.keyring.get(producer_id)
+                if entry is None:
+                    raise ProducerMissing(f"API keys map to producer {producer_id!r}, which has no key in the "
+                                          f"producer keys (SLIMLINE_PRODUCER_KEYS_FILE)")
+                signer = Signer(producer_id, entry.signing_key, self.settings.worker_producer_id)
+            self._producers[producer_id] = Producer(self.app, self.settings, producer_id, signer, store=self.store,
+                                                    publish_options=PUBLISH_OPTIONS)
+        return self._producers[producer_id]
+
+    def producer_may_send(self, producer_id: str, kind: Kind) -> bool:
+        """Unsigned (no producer keys), the API key alone decides."""
+        if not self.keyring:
+            return True
+        entry = self.keyring.get(producer_id)
+        return entry is not None and entry.may_send(kind)
+
+    async def caller(self, presented: str) -> Caller | None:
+        known, caller = self.keys.cached(presented)
+        if known:
+            return caller
+        return await anyio.to_thread.run_sync(self.keys.verify, presented)
+
+    async def over_limit(self, caller: Caller) -> int | None:
+        """None if the request is within the key's limits, else the seconds to wait before retrying."""
+        for limit in _parsed(caller.rate_limit or self.settings.gateway.rate_limit):
+            if not await self.limiter.hit(limit, "key", caller.key_id):
+                stats = await self.limiter.get_window_stats(limit, "key", caller.key_id)
+                return max(1, math.ceil(stats.reset_time - time.time()))
+        return None
+
+    @cached_property
+    def rules_only(self) -> RulesOnly:
+        """Built at start (loads the rules and the risk model's card), so a first fallback is not slow."""
+        return RulesOnly(self.settings)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        self.store.engine.dispose()
+
+    def status(self) -> dict[str, Any]:
+        return {"signed": self.signed, "producers": sorted(self._producers)}
+
+
+@lru_cache(maxsize=256)
+def _parsed(rate_limit: str) -> list[RateLimitItem]:
+    return parse_many(rate_limit)
