@@ -203,9 +203,10 @@ class ConsoleStore(StoreBase):
               duration: timedelta) -> bool:
         """One statement decides who gets the case, so two analysts asking at once never both get it:
         an insert if there is no lock, else an update of a lock that is ours or expired."""
-        inserted = session.execute(self._insert(CaseLock).on_conflict_do_nothing().values(
-            kind=kind.value, item_id=item_id, username=username, locked_at=now, expires_at=now + duration)).rowcount
-        if inserted:
+        inserted = session.execute(self._insert(CaseLock).values(
+            kind=kind.value, item_id=item_id, username=username, locked_at=now, expires_at=now + duration)
+            .on_conflict_do_nothing().returning(CaseLock.item_id)).first()  # (rowcount is -1 on PostgreSQL)
+        if inserted is not None:
             return True
         return bool(session.execute(update(CaseLock).where(
             CaseLock.kind == kind.value, CaseLock.item_id == item_id,
