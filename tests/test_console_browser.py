@@ -46,7 +46,7 @@ PASSWORD = "a long test password 1"
 USERS = {
     "ana": ["analyst"],
     "rita": ["rule_author", "rule_approver"],  # an approver too: still cannot promote her own draft
-    "abe": ["rule_approver"],
+    "abe": ["rule_approver", "admin"],
     "dora": ["document_reviewer"],
     "ed": ["product_editor"],
 }
@@ -369,7 +369,10 @@ def test_document_text_with_markup_shows_as_text_and_runs_no_script(page: Page, 
         expect(text.locator("mark.ent", has_text=entity["text"]).first).to_have_attribute("data-label", entity["label"])
     page.screenshot(path=screenshots / "console-document.png", full_page=True)
     page.goto(f"{system.server.url}/")  # type: ignore[attr-defined]
+    expect(page.locator("main")).to_contain_text("documents.escalate")  # the queues, as `slimline status` reads them
     page.screenshot(path=screenshots / "console-overview.png", full_page=True)
+    response = page.goto(f"{system.server.url}/report")  # type: ignore[attr-defined]
+    assert response is not None and response.status == 200  # the report, or why it is not here
     page.wait_for_timeout(300)
     assert watched == {"dialogs": [], "errors": []}
 
@@ -396,3 +399,21 @@ def test_pages_outside_your_role_and_forms_without_their_token_are_refused(page:
     assert len(system.store.analyst_labels(newest_only=False)) == labels_before
     assert system.store.current_results(Kind.transactions, item_ids=[flag["item_id"]])[0]["review_status"] == "open"
     assert [row.actor for row in _audit_rows(system, "console.csrf_refused")] == ["ana", "ana"]
+
+
+def test_an_admin_adds_a_user_on_the_admin_page(page: Page, system: Deployment) -> None:
+    _log_in(page, system, "abe")
+    page.goto(f"{system.server.url}/admin/users")  # type: ignore[attr-defined]
+    page.fill("form[action$='/admin/users'] input[name=username]", "zoe")
+    page.fill("form[action$='/admin/users'] input[name=password]", "zoe's long password")
+    page.check("form[action$='/admin/users'] input[value=analyst]")
+    page.click("form[action$='/admin/users'] button[type=submit]")
+    expect(page.locator(".notice")).to_contain_text("Added zoe (analyst)")
+    assert system.store.user("zoe")["roles"] == ["analyst"]
+    assert [row.detail["user"] for row in _audit_rows(system, "user.add") if row.actor == "abe"] == ["zoe"]
+    page.context.clear_cookies()
+    page.goto(f"{system.server.url}/login")  # type: ignore[attr-defined]
+    page.fill("input[name=username]", "zoe")
+    page.fill("input[name=password]", "zoe's long password")
+    page.click("button[type=submit]")
+    expect(page.locator("header .who")).to_contain_text("zoe (analyst)")

@@ -27,7 +27,27 @@ def routes(console: Console) -> APIRouter:
             waiting=store.review_counts(), last_5m=store.activity(now - timedelta(minutes=5)),
             last_hour=store.activity(now - timedelta(hours=1)), report=report_available())
 
+    @router.get("/report")
+    def report(request: Request, days: float = 7, viewer: Viewer = console.role()) -> Response:
+        """The cost and accuracy report (`slimline report`), when that part is installed, as its JSON."""
+        built, error = cost_report(console, max(min(days, 366), 0.01))
+        return console.render(request, "report.html", built=built, error=error, days=days)
+
     return router
+
+
+def cost_report(console: Console, days: float) -> tuple[str | None, str | None]:
+    """(the report as JSON, None) or (None, why not). The report is a separate part: nothing here needs it."""
+    if not report_available():
+        return None, "The cost and accuracy report (`slimline report`) is not installed here."
+    try:
+        from workers.report.build import build_report
+        from workers.report.render import to_json
+
+        now = utcnow()
+        return to_json(build_report(console.store, console.settings.report, now - timedelta(days=days), now)), None
+    except Exception as error:  # noqa: BLE001 - an optional part: say so, keep the console up
+        return None, f"The cost and accuracy report could not be built here ({type(error).__name__})."
 
 
 def broker_view(console: Console) -> dict[str, Any]:
