@@ -27,7 +27,8 @@ def routes(console: Console) -> APIRouter:
             raise Invalid("A user name has 1 to 100 characters and no spaces.")
         roles = _roles(form)
         try:
-            console.store.add_user(username, hash_password(_text(form, "password"), console.settings.console.min_password_chars), roles, actor=viewer.username)
+            password_hash = hash_password(_text(form, "password"), console.settings.console.min_password_chars)
+            console.store.add_user(username, password_hash, roles, actor=viewer.username)
         except PasswordPolicyError as error:
             raise Invalid(str(error)) from None
         except ConflictError as error:
@@ -49,8 +50,8 @@ def routes(console: Console) -> APIRouter:
             console.store.update_user(username, actor=viewer.username, active=change == "enable")
         elif change == "password":
             try:
-                console.store.update_user(username, actor=viewer.username,
-                                  password_hash=hash_password(_text(form, "password"), console.settings.console.min_password_chars))
+                password_hash = hash_password(_text(form, "password"), console.settings.console.min_password_chars)
+                console.store.update_user(username, actor=viewer.username, password_hash=password_hash)
             except PasswordPolicyError as error:
                 raise Invalid(str(error)) from None
         else:

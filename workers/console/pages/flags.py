@@ -15,7 +15,7 @@ from starlette.responses import Response
 from schemas import Kind
 from workers.console.auth import Viewer
 from workers.console.web import Console, Invalid, NotFound
-from workers.db.store.console import FLAG_DECISIONS, FLAG_STATUSES
+from workers.db.store.console import FLAG_DECISIONS, FLAG_STATUSES, ConflictError
 
 ACTIONS = ("review", "block")
 ASSIGNED = ("any", "me", "unassigned")
@@ -99,10 +99,11 @@ def routes(console: Console) -> APIRouter:
     analyst = console.role("analyst")
 
     def listed(filters: FlagFilters, username: str) -> list[dict[str, Any]]:
-        rows = console.store.flags(status=None if filters.status == "all" else filters.status, action=filters.action or None,
+        store = console.store
+        rows = store.flags(status=None if filters.status == "all" else filters.status, action=filters.action or None,
                            min_score=float(filters.min_score) if filters.min_score else None,
                            account=filters.account or None)
-        locks = console.store.locks(Kind.transactions, [row["item_id"] for row in rows])
+        locks = store.locks(Kind.transactions, [row["item_id"] for row in rows])
         flags = [flag_row(row, locks.get(row["item_id"])) for row in rows]
         return [flag for flag in flags if matches(flag, filters, username)]
 
@@ -112,19 +113,21 @@ def routes(console: Console) -> APIRouter:
         flags = listed(filters, viewer.username)
         page_size = console.settings.console.page_size
         return console.render(request, "flags/list.html", filters=filters, flags=flags[:page_size], total=len(flags),
-                              views=console.store.views(viewer.username, "flags"), statuses=FLAG_STATUSES, actions=ACTIONS,
-                              assigned=ASSIGNED)
+                              views=console.store.views(viewer.username, "flags"), statuses=FLAG_STATUSES,
+                              actions=ACTIONS, assigned=ASSIGNED)
 
     @router.post("/flags/next")
-    def next_unassigned(request: Request, form: FormData = console.depends_form(), viewer: Viewer = analyst) -> Response:
+    def next_unassigned(request: Request, form: FormData = console.depends_form(),
+                        viewer: Viewer = analyst) -> Response:
         filters = FlagFilters.parse(form)
         filters.status, filters.assigned = "open", "any"
         candidates = [flag["id"] for flag in listed(filters, viewer.username)
                       if flag["locked_by"] in (None, viewer.username)]
-        taken = console.store.take_next_flag(viewer.username, timedelta(minutes=console.settings.console.lock_minutes),
-                                     candidates)
+        lock = timedelta(minutes=console.settings.console.lock_minutes)
+        taken = console.store.take_next_flag(viewer.username, lock, candidates)
         if taken is None:
-            return console.redirect("/flags", **filters.query(), notice="No unassigned open case matches these filters.")
+            return console.redirect("/flags", **filters.query(),
+                                    notice="No unassigned open case matches these filters.")
         return console.redirect("/flags/case", id=taken)
 
     @router.post("/flags/views")
@@ -152,22 +155,22 @@ def routes(console: Console) -> APIRouter:
         if not rows or rows[0]["review_status"] is None:
             raise NotFound(f"No flagged transaction {id!r}.")
         row = rows[0]
-        lock = console.store.locks(Kind.transactions, [id]).get(id)
-        flag = flag_row(row, lock)
+        store = console.store
+        flag = flag_row(row, store.locks(Kind.transactions, [id]).get(id))
         result = row["result"]
         account = result.get("account_id")
-        recent = [flag_row(other, None) for other in console.store.account_decisions(account, limit=21)
+        recent = [flag_row(other, None) for other in store.account_decisions(account, limit=21)
                   if other["item_id"] != id][:20] if account else []
-        earlier = [flag_row(other, None) for other in console.store.account_decisions(account, limit=21, flagged_only=True)
+        earlier = [flag_row(other, None) for other in store.account_decisions(account, limit=21, flagged_only=True)
                    if other["item_id"] != id][:20] if account else []
         earlier_labels = {label["transaction_id"]: label
-                          for label in console.store.analyst_labels([flag["id"] for flag in earlier])}
+                          for label in store.analyst_labels([flag["id"] for flag in earlier])}
         return console.render(
             request, "flags/case.html", flag=flag, result=result, submitted=result.get("input") or {},
             features=result.get("features") or {}, recent=recent, earlier=earlier, earlier_labels=earlier_labels,
-            labels=console.store.analyst_labels([id], newest_only=False), history=console.store.history(Kind.transactions, id),
+            labels=store.analyst_labels([id], newest_only=False), history=store.history(Kind.transactions, id),
             decisions=FLAG_DECISIONS, mine=flag["locked_by"] == viewer.username,
-            audit=console.store.item_audit(Kind.transactions, id))
+            audit=store.item_audit(Kind.transactions, id))
 
     @router.post("/flags/take")
     def take(request: Request, form: FormData = console.depends_form(), viewer: Viewer = analyst) -> Response:
@@ -175,9 +178,7 @@ def routes(console: Console) -> APIRouter:
         if not console.store.current_results(Kind.transactions, item_ids=[item_id]):
             raise NotFound(f"No flagged transaction {item_id!r}.")
         if not console.store.lock_case(Kind.transactions, item_id, viewer.username,
-                               timedelta(minutes=console.settings.console.lock_minutes)):
-            from workers.db.store.console import ConflictError
-
+                                       timedelta(minutes=console.settings.console.lock_minutes)):
             raise ConflictError("Someone else has this case.")
         return console.redirect("/flags/case", id=item_id)
 

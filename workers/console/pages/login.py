@@ -24,7 +24,8 @@ def routes(console: Console) -> APIRouter:
     router = APIRouter(route_class=console.route_class())
 
     def secure(request: Request) -> bool:
-        return console.settings.console.cookie_secure if console.settings.console.cookie_secure is not None else request.url.scheme == "https"
+        configured = console.settings.console.cookie_secure
+        return configured if configured is not None else request.url.scheme == "https"
 
     def safe_next(target: str | None) -> str:
         """Only a console page of this server (never another site: ``//host`` or ``/\\host``)."""
@@ -71,8 +72,9 @@ def routes(console: Console) -> APIRouter:
         usable = user is not None and user["active"] and not _locked(user)
         verified = verify_password(user["password_hash"] if usable and user else None, password)
         if user is not None:
-            console.store.record_login(username, succeeded=verified.ok, attempts=console.settings.console.login_attempts,
-                                       lockout=timedelta(minutes=console.settings.console.lockout_minutes),
+            limits = console.settings.console
+            console.store.record_login(username, succeeded=verified.ok, attempts=limits.login_attempts,
+                                       lockout=timedelta(minutes=limits.lockout_minutes),
                                        password_hash=verified.rehash, client=client)
         return user if verified.ok else None
 
