@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -221,6 +222,10 @@ def test_an_analyst_filters_takes_the_next_case_and_marks_it_fraud(page: Page, s
     assert "action=review" in page.url
     scores = [float(cell) for cell in page.locator("#flag-table td.num:nth-child(2)").all_inner_texts()]
     assert scores == sorted(scores, reverse=True) and len(scores) == min(len(reviews), 50)
+    page.fill("input[name=view_name]", "reviews")  # a saved view: a link to these filters
+    page.click("button:text('Save view')")
+    expect(page.locator("nav.views a", has_text="reviews")).to_have_attribute("href", re.compile(r"action=review"))
+    assert [view["filters"] for view in system.store.views("ana", "flags")] == [{"action": "review"}]
     page.screenshot(path=screenshots / "console-flags.png", full_page=True)
 
     page.click("#next-unassigned")
