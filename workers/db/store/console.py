@@ -111,6 +111,8 @@ class ConsoleStore(StoreBase):
                     if password_hash:
                         user.password_hash = password_hash
                 else:
+                    if user.locked_until is not None and _aware(user.locked_until) <= now:
+                        user.failed_logins, user.locked_until = 0, None  # a lockout that ended starts a new count
                     user.failed_logins += 1
                     if user.failed_logins >= attempts:
                         user.locked_until = now + lockout
