@@ -53,9 +53,9 @@ def services(request: Request) -> Services:
 
 
 def error(status: int, detail: str, items: list[ItemOutcome] | None = None,
-          headers: dict[str, str] | None = None) -> JSONResponse:
-    body = ErrorResponse(detail=detail, items=items).model_dump(mode="json", exclude_none=True)
-    return JSONResponse(body, status_code=status, headers=headers)
+          headers: dict[str, str] | None = None, background: BackgroundTask | None = None) -> JSONResponse:
+    body = ErrorResponse(detail=detail, items=items).model_dump(mode="json", exclude={"items"} if items is None else None)
+    return JSONResponse(body, status_code=status, headers=headers, background=background)
 
 
 class Refused(Exception):
@@ -235,11 +235,9 @@ async def ingest(request: Request, kind: Kind, priority: str = "bulk", wait: boo
     status = ingest_status(report, outcomes, waited=reply_to is not None)
     body = IngestResponse(kind=kind.value, accepted=report.accepted, rejected=len(report.rejected), items=outcomes)
     if status >= 400:
-        detail = "every item was refused: see items[].errors"
-        return JSONResponse(ErrorResponse(detail=detail, items=outcomes).model_dump(mode="json", exclude_none=True),
-                            status_code=status, background=recording(request, caller, report))
-    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status,
-                        background=recording(request, caller, report))
+        return error(status, "every item was refused: see items[].errors", outcomes,
+                     background=recording(request, caller, report))
+    return JSONResponse(body.model_dump(mode="json"), status_code=status, background=recording(request, caller, report))
 
 
 def _request_body(kind: Kind, ndjson: bool = True) -> dict[str, Any]:
@@ -299,10 +297,8 @@ async def decide(request: Request) -> JSONResponse:
         item = (await read_items(request, Kind.transactions, single=True))[0]
         if errors := check_item(Kind.transactions, item, gateway.settings):
             report = EnqueueReport(Kind.transactions, rejected=[RejectedItem(1, _id_of(item), errors)])
-            return JSONResponse(ErrorResponse(detail="the transaction is not valid: see items[].errors",
-                                              items=item_outcomes([item], report)).model_dump(mode="json",
-                                                                                               exclude_none=True),
-                                status_code=422, background=recording(request, caller, report))
+            return error(422, "the transaction is not valid: see items[].errors", item_outcomes([item], report),
+                         background=recording(request, caller, report))
         reply_to = new_reply_key()
         report = await enqueue(request, caller, Kind.transactions, [item], reply_to=reply_to)
     except Refused as refused:

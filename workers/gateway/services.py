@@ -55,7 +55,10 @@ class Services:
         self.keys = KeyCache(self.store.api_key, settings.gateway.key_cache_seconds)
         self._producers: dict[str, Producer] = {}
         tls = broker_tls(settings) or {}
-        self.redis = redis.asyncio.Redis.from_url(redis_url(settings), socket_connect_timeout=2, **tls)
+        # Replies are awaited with BLPOP, whose own timeout is the deadline: the socket's must outlast it.
+        longest_wait = max(settings.gateway.deadline_ms, settings.gateway.wait_ms) / 1000
+        self.redis = redis.asyncio.Redis.from_url(redis_url(settings), socket_connect_timeout=2,
+                                                  socket_timeout=longest_wait + 5, **tls)
         self.limiter = FixedWindowRateLimiter(RedisStorage(
             "async+" + redis_url(settings), implementation="redispy", key_prefix=RATE_LIMIT_PREFIX,
             socket_connect_timeout=2, socket_timeout=2, **tls))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from celery import Celery
+from kombu import Queue
 
 from schemas import Kind
 from workers.runtime.names import QUEUES, TASK_NAMES
@@ -73,7 +74,10 @@ def send_item(app: Celery, kind: Kind, payload: Any, kwargs: dict[str, Any], que
     headers = {"slimline_sent_at": kwargs["sent_at"]}
     if signer is not None:
         headers |= signer.headers(kind, payload, kwargs, timestamp_ms)
-    result = app.send_task(TASK_NAMES[kind], args=[payload], kwargs=kwargs, queue=queue or QUEUES[kind],
+    destination: str | Queue = queue or QUEUES[kind]
+    if destination not in app.amqp.queues:  # a lane's queue (workers/runtime/names.py): straight to its list
+        destination = Queue(destination)
+    result = app.send_task(TASK_NAMES[kind], args=[payload], kwargs=kwargs, queue=destination,
                            argsrepr=f"[<{kind.value[:-1]} {item_id!r}>]", kwargsrepr=repr(kwargs),
                            headers=headers, **options)
     return str(result.id)

@@ -41,11 +41,13 @@ PRODUCER_COMMANDS = ("lpush", "rpush", "llen")
 # index and mutex (ZADD/ZRANGE BYSCORE/HSET/HGET/HDEL, SET NX PX + a Lua release), binding sets and
 # their Lua refresh/sweep scripts (which call TIME, ZRANGEBYSCORE, EXISTS, DEL, ZREM inside), the
 # pidbox (PSUBSCRIBE) and events (PUBLISH), retries it publishes itself (LPUSH), presence keys (SET EX)
-# and the health checks that read them (SCAN, GET). LRANGE/HSCAN serve restores and erasure.
+# and the health checks that read them (SCAN, GET). LRANGE/HSCAN serve restores and erasure. HGETALL, HMGET,
+# ZCOUNT and ZREMRANGEBYRANK: the transactions' account features script (workers/transactions/account_features.lua);
+# LINDEX: the age of a queue's oldest message (workers/runtime/metrics.py).
 WORKER_COMMANDS = (
-    "lpush", "rpush", "llen", "lrange", "lrem", "ltrim", "lmove", "blmove", "rpop", "brpop",
-    "hset", "hget", "hdel", "hlen", "hscan",
-    "zadd", "zrem", "zrange", "zrangebyscore", "zrevrangebyscore", "zcard",
+    "lpush", "rpush", "llen", "lrange", "lindex", "lrem", "ltrim", "lmove", "blmove", "rpop", "brpop",
+    "hset", "hget", "hdel", "hlen", "hscan", "hgetall", "hmget",
+    "zadd", "zrem", "zrange", "zrangebyscore", "zrevrangebyscore", "zcard", "zcount", "zremrangebyrank",
     "sadd", "srem", "smembers", "scard",
     "set", "get", "del", "unlink", "exists", "expire", "pexpire", "ttl", "scan", "type",
     "multi", "exec", "discard", "watch", "unwatch",
