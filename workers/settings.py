@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas import Kind
+from workers.console.settings import ConsoleSettings
 from workers.documents.settings import DocumentsSettings
 from workers.gateway.settings import GatewaySettings
 from workers.products.settings import ProductsSettings
@@ -49,6 +50,8 @@ class Settings(BaseSettings):
     generator: GeneratorSettings = GeneratorSettings()
     report: ReportSettings = ReportSettings()  # prices for `slimline report`: SLIMLINE_REPORT__CORE_HOUR_PRICE=…
     gateway: GatewaySettings = GatewaySettings()  # `slimline serve`: SLIMLINE_GATEWAY__PORT=…
+    # The review console (`slimline serve`): sessions, logins, case locks, backtests: SLIMLINE_CONSOLE__IDLE_MINUTES=…
+    console: ConsoleSettings = ConsoleSettings()
 
     # Input limits.
     max_document_chars: int = Field(default=100_000, ge=1)

@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from workers.cli import models, outcomes, queue, report, run, security, worker
+from workers.cli import models, outcomes, queue, report, run, security, users, worker
 from workers.cli.common import CliError, console
 from workers.documents import cli as documents_cli
 from workers.documents.classify import cli as classify_cli
@@ -51,6 +51,7 @@ app.command()(security.purge)
 app.command()(security.erase)
 app.command()(security.hold)
 app.command()(security.release)
+app.add_typer(users.app, name="users")
 
 
 def main() -> None:

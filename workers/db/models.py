@@ -146,3 +146,4 @@ class LegalHold(Base):
 
 from workers.db import models_report  # noqa: E402,F401 - batch_stats (slimline report), same Base
 from workers.db import models_gateway  # noqa: E402,F401  (the gateway's API keys)
+from workers.db import models_console  # noqa: E402,F401  (the review console's tables, same Base)

@@ -380,13 +380,18 @@ class BatchRunner:
 
     def _versioned_row(self, envelope: Envelope, item: BaseModel, result: dict[str, Any], batch_size: int,
                        seconds: float) -> dict[str, Any]:
-        """A result as the next version of the item's outcome (see workers.db.models.Result)."""
+        """A result as the next version of the item's outcome (see workers.db.models.Result). A result
+        that waits for a person (it has a review status) keeps the item it was made from, under ``input``:
+        the reviewer reads the document's text, the product's facts, the flagged payment."""
         result = dict(result)
+        review_status = result.pop("review_status", None)
+        if review_status is not None:
+            result["input"] = item.model_dump(mode="json")
         return {
             "item_id": item.id,  # type: ignore[attr-defined]
             "content_hash": envelope.content_hash(),
             "tier": self.pipeline.tier,
-            "review_status": result.pop("review_status", None),
+            "review_status": review_status,
             "result": storable_json(result),
             "sent_at": envelope.sent_at,
             "model": self.pipeline.model,

@@ -1,13 +1,14 @@
 """Commands for transactions, for the lead to mount on ``slimline``:
 
     slimline train simulate OUT.jsonl [--accounts N --days N --seed N --difficulty 0..1]
-    slimline train risk LABELLED.jsonl [--out DIR --manifest-dir DIR --with-reviews]
+    slimline train risk LABELLED.jsonl [--out DIR --manifest-dir DIR --with-reviews --labels-from-database]
                         [--review-fpr F | --review-rate R] [--block-fpr F | --block-rate R]
                         [--folds N --increasing FEATURE ...]
     slimline backtest RULES.yaml LABELLED.jsonl [--batch-size N --json OUT]
     slimline flags list [--status open --limit 50]
     slimline flags show ID
-    slimline flags review ID --as confirmed_fraud|dismissed|open [--note TEXT --actor NAME]
+    slimline flags review ID --as confirmed_fraud|dismissed|escalated|open [--note TEXT --actor NAME]
+    slimline flags labels [--out LABELS.jsonl]
 
 ``app`` holds them all (``train`` and ``flags`` as groups, ``backtest`` as a command); ``train_app``
 and ``flags_app`` can also be mounted on their own.
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from workers.db.store import OutcomeStore
 
 NOT_FOUND, UNREACHABLE, BAD_INPUT = 1, 3, 4
-REVIEW_STATUSES = ("open", "confirmed_fraud", "dismissed")
+REVIEW_STATUSES = ("open", "escalated", "confirmed_fraud", "dismissed")
 LABEL_OF_STATUS = {"confirmed_fraud": 1, "dismissed": 0}
 
 app = typer.Typer(help="Transactions: risk model, rule backtests, flags for review.", no_args_is_help=True)
@@ -134,6 +135,10 @@ def train_risk_command(
     increasing: Annotated[list[str] | None, typer.Option(
         help="A feature the risk may only grow with (monotone constraint), e.g. amount_to_mean_7d; repeatable.",
     )] = None,
+    labels_from_database: Annotated[bool, typer.Option(
+        "--labels-from-database", help="Let analysts' decisions in the review console (fraud / legitimate; the "
+                                       "newest per transaction) override the file's labels.",
+    )] = False,
 ) -> None:
     """Choose and train the risk model on all the history; thresholds from the stated policy; prints the
     procedure's metrics on a later period it did not train on, with 95 % intervals."""
@@ -150,6 +155,9 @@ def train_risk_command(
     if with_reviews:
         changed = _apply_reviews(settings, [item.id for item in items], labels)
         out.print(f"{changed} label(s) taken from analysts' reviews")
+    if labels_from_database:
+        changed, known = _apply_console_labels(settings, [item.id for item in items], labels)
+        out.print(f"{known} transaction(s) of the file have an analyst's label in the database; {changed} label(s) changed")
     out_dir = out_dir or settings.data_dir / "models" / "transactions-risk"
     manifest_dir = manifest_dir or out_dir.parent / "manifests"
     try:
@@ -202,6 +210,22 @@ def _apply_reviews(settings: Settings, ids: list[str], labels: Any) -> int:
                 labels[index] = label
                 changed += 1
     return changed
+
+
+def _apply_console_labels(settings: Settings, ids: list[str], labels: Any) -> tuple[int, int]:
+    """The console's labels (table analyst_labels) over the file's: (labels changed, transactions labelled)."""
+    store = _store(settings)
+    position = {item_id: index for index, item_id in enumerate(ids)}
+    changed = known = 0
+    for row in _call(lambda: store.analyst_labels()):
+        index = position.get(row["transaction_id"])
+        if index is None or row["label"] is None:
+            continue
+        known += 1
+        if labels[index] != row["label"]:
+            labels[index] = row["label"]
+            changed += 1
+    return changed, known
 
 
 @app.command("backtest")
@@ -270,6 +294,27 @@ def _score(score: float | None) -> str:
 def _check_status(status: str) -> None:
     if status not in REVIEW_STATUSES:
         fail(f"unknown status {status!r}: use one of {', '.join(REVIEW_STATUSES)}", 2)
+
+
+@flags_app.command("labels")
+def flags_labels(
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write JSON lines here (default: standard output).")] = None,
+    history: Annotated[bool, typer.Option("--history", help="Every decision, not only the newest per transaction.")] = False,
+) -> None:
+    """Analysts' decisions from the review console: transaction id, label (1 fraud, 0 legitimate, null
+    escalated), decision, analyst, when, comment; as JSON lines, oldest first."""
+    store = _store(get_settings())
+    rows = _call(lambda: store.analyst_labels(newest_only=not history))
+    lines = [json.dumps({"transaction_id": row["transaction_id"], "label": row["label"], "decision": row["decision"],
+                         "analyst": row["analyst"], "decided_at": row["decided_at"].isoformat(),
+                         "result_version": row["result_version"], "comment": row["comment"]}, ensure_ascii=False)
+             for row in rows]
+    if out_file is None:
+        for line in lines:
+            print(line)
+        return
+    out_file.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    err.print(f"{len(lines)} label(s) -> {out_file}")
 
 
 @flags_app.command("show")

@@ -10,6 +10,11 @@ Decision: an ``allow`` rule wins; else a ``block`` rule or a score at or above t
 blocks; else a ``review`` rule or a score at or above the review threshold sends it to review.
 Flagged decisions carry ``review_status: "open"`` for analysts (``slimline flags``).
 
+Rules: the newest version promoted in the review console (the database), else the rule file; a promoted
+version reaches every worker within ``SLIMLINE_TRANSACTIONS__RULES_REFRESH_SECONDS``, and each decision
+stores the version that made it (``rule_set_version``). ``transaction`` keeps what an analyst reads and a
+rule backtest needs of the transaction itself (time, merchant, counterparty, the bank's metadata).
+
 ``runtime`` holds what differs between two deliveries of one transaction (latency, whether the features
 were a replayed snapshot); everything else is a function of the transaction, the rules and the model.
 """
@@ -30,7 +35,7 @@ from workers.runtime.connection import redis_url
 from workers.settings import Settings
 from workers.transactions.features import AccountFeatures, FeaturesUnavailable, FeatureStore, Limits
 from workers.transactions.risk import DEFAULT_MANIFEST_DIR, DEFAULT_MODEL_DIR, RiskModel, Thresholds
-from workers.transactions.rules import Evaluation, RuleSet
+from workers.transactions.rules import Evaluation, PromotedRules, RuleSet
 from workers.transactions.signals import featurize, model_row, numeric_metadata, transaction_signals
 
 log = logging.getLogger(__name__)
@@ -82,7 +87,11 @@ class TransactionPipeline:
             features = FeatureStore.from_url(options.pop("url"), settings.transactions.features_timeout_seconds,
                                              limits_from(settings), **options)
         self.features = features
-        self.rules = rules or RuleSet.load(settings.transactions.rules_file)
+        # Given rules (backtests) stay; otherwise the promoted version in the database, else the file.
+        self.rule_source = PromotedRules(
+            rules or RuleSet.load(settings.transactions.rules_file),
+            None if rules else settings.database_url.get_secret_value(),
+            settings.transactions.rules_refresh_seconds)
         self.risk = risk or RiskModel(settings.transactions.model_dir or DEFAULT_MODEL_DIR,
                                       settings.transactions.model_manifest_dir or DEFAULT_MANIFEST_DIR,
                                       threads=settings.threads_per_process)
@@ -96,6 +105,10 @@ class TransactionPipeline:
         self.reason_count = settings.transactions.reason_codes
         self.model = self.risk.name
         self.model_version = self.risk.version
+
+    @property
+    def rules(self) -> RuleSet:
+        return self.rule_source.current()
 
     def __call__(self, items: list[Transaction]) -> list[ItemOutcome]:
         started = time.perf_counter()
@@ -129,7 +142,8 @@ class TransactionPipeline:
             accounts = None
             signals = [transaction_signals(item, None, self.zone) for item in items]
             metadata = [numeric_metadata(item) for item in items]
-        evaluations = [self.rules.evaluate(signal, item.metadata) for signal, item in zip(signals, items, strict=True)]
+        rules = self.rules  # one version for the whole batch
+        evaluations = [rules.evaluate(signal, item.metadata) for signal, item in zip(signals, items, strict=True)]
         rows = np.empty((0, 0), dtype=np.float32)
         scores: list[float | None] = [None] * len(items)
         if accounts is not None and items:
@@ -145,7 +159,8 @@ class TransactionPipeline:
         latency_ms = round((time.perf_counter() - started) * 1000, 3)
         return [
             self._result(item, actions[i], scores[i], evaluations[i], reasons[i], signals[i], degraded,
-                         replayed=bool(accounts and accounts[i].replayed), latency_ms=latency_ms)
+                         replayed=bool(accounts and accounts[i].replayed), latency_ms=latency_ms,
+                         rule_set_version=rules.version)
             for i, item in enumerate(items)
         ]
 
@@ -165,10 +180,16 @@ class TransactionPipeline:
 
     def _result(self, item: Transaction, action: str, score: float | None, evaluation: Evaluation,
                 reasons: list[dict[str, Any]], signals: dict[str, Any], degraded: dict[str, str], *,
-                replayed: bool, latency_ms: float) -> dict[str, Any]:
+                replayed: bool, latency_ms: float, rule_set_version: str) -> dict[str, Any]:
         result: dict[str, Any] = {
             "transaction_id": item.id,
             "account_id": item.account_id,
+            "transaction": {
+                "timestamp": item.timestamp.isoformat(),
+                "merchant": item.merchant.name if item.merchant else None,
+                "counterparty": item.counterparty,
+                "metadata": item.metadata,
+            },
             "action": action,
             "score": None if score is None else round(score, 6),
             "decided_by": "rules+model" if score is not None else "rules",
@@ -180,7 +201,7 @@ class TransactionPipeline:
             "model_reasons": reasons,
             "features": signals,
             "thresholds": {"review": self.thresholds.review, "block": self.thresholds.block},
-            "rule_set_version": self.rules.version,
+            "rule_set_version": rule_set_version,
             "model_version": self.risk.version if score is not None else None,
             "degraded": dict(degraded) or None,
             "runtime": {"latency_ms": latency_ms, "features_replayed": replayed},

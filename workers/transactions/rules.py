@@ -14,14 +14,18 @@ is skipped when the features are unavailable (the decision says so). A rule whos
 (e.g. no previous transaction) does not fire.
 
 The rule set's version is the SHA-256 of the file's bytes: any change, even a comment, is a new version,
-and each decision stores the version that made it.
+and each decision stores the version that made it. Versions written in the review console live in the
+database (``rule_versions``): workers use the newest promoted one over the file (:class:`PromotedRules`),
+and its version reads ``v<number>:sha256:<digest>``.
 """
 
 from __future__ import annotations
 
 import ast
 import hashlib
+import logging
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +34,8 @@ import yaml
 from simpleeval import InvalidExpression, NameNotDefined, SimpleEval
 
 from workers.transactions.signals import ACCOUNT_SIGNALS
+
+log = logging.getLogger(__name__)
 
 DEFAULT_RULES_FILE = Path(__file__).parent / "data" / "rules.yaml"
 ACTIONS = ("allow", "block", "review")  # precedence order
@@ -79,11 +85,11 @@ def _names(node: ast.AST) -> set[str]:
 
 
 class RuleSet:
-    def __init__(self, rules: list[Rule], values: dict[str, Any], version: str, path: Path) -> None:
+    def __init__(self, rules: list[Rule], values: dict[str, Any], version: str, path: Path | str) -> None:
         self.rules = rules
         self.values = values
         self.version = version
-        self.path = path
+        self.path = path  # where the rules came from: a file, or a version in the database
         self._ordered = sorted(rules, key=lambda rule: ACTIONS.index(rule.action))  # stable: file order kept
         self._evaluator = SimpleEval(names={}, functions=dict(FUNCTIONS))  # one per process: not thread-safe
 
@@ -92,8 +98,17 @@ class RuleSet:
         path = Path(path or DEFAULT_RULES_FILE)
         try:
             raw = path.read_bytes()
+        except OSError as error:
+            raise RuleFileError(f"cannot read rules from {path}: {error}") from None
+        return cls.parse(raw, path)
+
+    @classmethod
+    def parse(cls, raw: bytes, path: Path | str, version: str | None = None) -> RuleSet:
+        """Rules from a YAML document's bytes; ``path`` names where they came from in error messages.
+        The version defaults to the SHA-256 of the bytes."""
+        try:
             document = yaml.safe_load(raw)
-        except (OSError, yaml.YAMLError) as error:
+        except yaml.YAMLError as error:
             raise RuleFileError(f"cannot read rules from {path}: {error}") from None
         if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
             raise RuleFileError(f"{path}: expected a mapping with a 'rules' list")
@@ -110,7 +125,7 @@ class RuleSet:
         rules, codes = [], set()
         for position, entry in enumerate(document["rules"], start=1):
             rules.append(cls._rule(path, position, entry, known, codes))
-        version = "sha256:" + hashlib.sha256(raw).hexdigest()[:16]
+        version = version or "sha256:" + hashlib.sha256(raw).hexdigest()[:16]
         rule_set = cls(rules, values, version, path)
         rule_set._dry_run()
         return rule_set
@@ -174,3 +189,64 @@ class RuleSet:
                 continue  # a value the rule uses is absent (None) or zero where it divides: no fire
         deciding = fired[0] if fired else None
         return Evaluation(fired, skipped, deciding.action if deciding else None, deciding)
+
+
+def database_version(number: int, sha256: str) -> str:
+    """How a decision names a rule version from the database: its number and the digest of its document."""
+    return f"v{number}:sha256:{sha256[:16]}"
+
+
+class PromotedRules:
+    """The rules a worker decides with: the newest version promoted in the review console (table
+    ``rule_versions``), else the rule file. The database is asked again at most every ``refresh_seconds``
+    (one indexed query; the document is read only when the promoted version changed). If it cannot be
+    read, the rules in use stay in use: a database outage never stops decisions."""
+
+    def __init__(self, fallback: RuleSet, database_url: str | None, refresh_seconds: float) -> None:
+        self.fallback = fallback
+        self.database_url = database_url if refresh_seconds > 0 else None
+        self.refresh_seconds = refresh_seconds
+        self._rules = fallback
+        self._loaded: tuple[int, str] | None = None  # (number, sha256) of the version in use
+        self._checked_at = -float("inf")
+        self._store: Any = None
+
+    def current(self) -> RuleSet:
+        if self.database_url is None or time.monotonic() - self._checked_at < self.refresh_seconds:
+            return self._rules
+        self._checked_at = time.monotonic()
+        try:
+            self._refresh()
+        except Exception as error:  # noqa: BLE001 - keep deciding with the rules in use
+            log.warning("could not look up the promoted rule version, keeping %s: %s", self._rules.version,
+                        type(error).__name__)
+        return self._rules
+
+    def _refresh(self) -> None:
+        if self._store is None:
+            from sqlalchemy.engine import make_url
+
+            from workers.db.store import OutcomeStore  # imported late: backtests and tests need no database
+
+            url = make_url(self.database_url)
+            if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
+                return  # no database here (yet): never create an empty SQLite file as a side effect
+            self._store = OutcomeStore.from_url(self.database_url)
+        promoted = self._store.promoted_rule_version()
+        if promoted is None:
+            self._rules, self._loaded = self.fallback, None
+            return
+        key = (promoted["id"], promoted["sha256"])
+        if key == self._loaded:
+            return
+        document = self._store.rule_version(promoted["id"])["document"]
+        try:
+            rules = RuleSet.parse(document.encode("utf-8"), f"rule version {promoted['id']}",
+                                  database_version(*key))
+        except RuleFileError as error:  # checked when it was drafted: only a hand-edited row gets here
+            log.error("promoted rule version %d cannot be used, keeping %s: %s", promoted["id"], self._rules.version,
+                      error)
+            self._loaded = key
+            return
+        log.info("rules: now %s (was %s)", rules.version, self._rules.version)
+        self._rules, self._loaded = rules, key

@@ -27,6 +27,9 @@ class TransactionsSettings(BatchPolicy):
     seen_ttl_seconds: int = Field(default=90 * 86_400, ge=3_600)
     snapshot_ttl_seconds: int = Field(default=2 * 86_400, ge=60)
     rules_file: Path | None = None  # None: the shipped workers/transactions/data/rules.yaml
+    # Workers use the newest rule version promoted in the review console (stored in the database) over the file,
+    # and look for a newer one at most this often; 0: the file only, never the database.
+    rules_refresh_seconds: float = Field(default=5.0, ge=0)
     model_dir: Path | None = None  # None: the shipped workers/transactions/data/risk-model/
     model_manifest_dir: Path | None = None  # None: workers/transactions/data/manifests/
     # Model score thresholds; None: the thresholds recorded in the model's card at training time.

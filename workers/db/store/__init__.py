@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from workers.db.store.api_keys import ApiKeyStore
 from workers.db.store.base import AuditSigning, audit_signing_from_settings, item_hash
+from workers.db.store.console import ConsoleStore
 from workers.db.store.queries import QueryStore
 from workers.db.store.report import ReportStore
 from workers.db.store.retention import ItemsOnHold, Removed, RetentionStore
@@ -17,5 +18,5 @@ __all__ = ["TIER_RANK", "AuditSigning", "ItemsOnHold", "OutcomeStore", "Outcomes
            "item_hash"]
 
 
-class OutcomeStore(ReviewStore, RetentionStore, QueryStore, ReportStore, ApiKeyStore):
+class OutcomeStore(ConsoleStore, ReviewStore, RetentionStore, QueryStore, ReportStore, ApiKeyStore):
     """One object for the runtime, the CLI and the tests; each concern lives in its own module."""
