@@ -112,8 +112,7 @@ class Deployment:
         self.workers = {}
         for name, extra, concurrency in (
                 ("bulk", {"SLIMLINE_WORKER_NICE": "10"}, 2),
-                ("urgent", {"SLIMLINE_WORKER_LANE": "urgent", "SLIMLINE_WORKER_NICE": "0",
-                            "SLIMLINE_DOCUMENTS__MAX_WAIT_SECONDS": "0.005"}, 1)):
+                ("urgent", {"SLIMLINE_WORKER_LANE": "urgent"}, 1)):  # = slimline worker --lane urgent
             port = free_port()
             worker = WorkerProcess(self.env | extra | {"SLIMLINE_METRICS_PORT": str(port)}, root / f"{name}.log",
                                    queues="documents", concurrency=concurrency)

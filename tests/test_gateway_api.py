@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -98,8 +99,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         root / "gateway.log")
     transactions = WorkerProcess(worker_env, root / "transactions.log", queues="transactions")
     # The urgent lane's worker: its own process, not niced, a short batch wait (README, "HTTP gateway").
-    urgent = WorkerProcess(worker_env | {"SLIMLINE_WORKER_LANE": "urgent", "SLIMLINE_WORKER_NICE": "0",
-                                         "SLIMLINE_DOCUMENTS__MAX_WAIT_SECONDS": "0.01"}, root / "urgent.log")
+    urgent = WorkerProcess(worker_env, root / "urgent.log", command=[
+        sys.executable, "-m", "workers.cli", "worker", "--queues", "documents", "--lane", "urgent",
+        "--concurrency", "1", "--loglevel", "INFO"])
     keys = {
         "all": create_api_key(database_url, "erp", [Kind.documents, Kind.transactions, Kind.products]),
         "documents": create_api_key(database_url, "erp", [Kind.documents]),

@@ -39,13 +39,14 @@ def migrate() -> None:
     console.print(f"[green]database schema is up to date[/] ({describe_database(url)})")
 
 
-def celery_worker_arguments(kinds: list[Kind], concurrency: int, loglevel: str, tier: str) -> list[str]:
+def celery_worker_arguments(kinds: list[Kind], concurrency: int, loglevel: str, tier: str,
+                            lane: str | None = None) -> list[str]:
     """The `celery worker` command line this command runs (also what to write in a unit file or a
     container spec to start the same worker with plain Celery)."""
     queues = [ESCALATION_QUEUES[kind] if tier == "escalated" else QUEUES[kind] for kind in kinds]
-    return ["worker", "--queues", ",".join(queues), "--tier", tier, "--concurrency", str(concurrency),
-            "--pool", "prefork", "--loglevel", loglevel, "--hostname", f"slimline-{os.getpid()}@%h",
-            "--without-gossip", "--without-mingle"]
+    return ["worker", "--queues", ",".join(queues), "--tier", tier, *(["--lane", lane] if lane else []),
+            "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", loglevel,
+            "--hostname", f"slimline-{os.getpid()}@%h", "--without-gossip", "--without-mingle"]
 
 
 def worker(
@@ -54,6 +55,8 @@ def worker(
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
     tier: Annotated[str, typer.Option(
         help="compact; or escalated: consume the kinds' escalation queues with the bigger configuration.")] = "compact",
+    lane: Annotated[str | None, typer.Option(
+        help="urgent: consume the kinds' urgent lane (documents.urgent) instead of their bulk queues.")] = None,
 ) -> None:
     """Start a Celery worker for the given queues, with Slimline's batching and delivery settings (the same
     worker as `celery -A tasks.app worker -Q QUEUES`). It refuses to start (exit 2, one line) without
@@ -70,4 +73,4 @@ def worker(
                        ExitCode.USAGE)
     from tasks.app import app as celery_app
 
-    celery_app.worker_main(celery_worker_arguments(kinds, concurrency, loglevel, tier))
+    celery_app.worker_main(celery_worker_arguments(kinds, concurrency, loglevel, tier, lane))

@@ -24,14 +24,13 @@ def serve(
     SLIMLINE_ALLOW_UNSIGNED=true, or when the database is not migrated; 6 when it is unreachable."""
     import uvicorn
 
-    from workers.cli import security
     from workers.gateway.app import create_app
+    from workers.security.masking import install_masking_filter
 
     config = settings()
     gateway = config.gateway
     signed = _check_signing()
     store().engine.dispose()  # reachable and migrated, or one clear line
-    security.install_log_masking()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for warning in _key_warnings():
         console.print(f"[yellow]warning[/]: {warning}")
@@ -43,6 +42,8 @@ def serve(
         app, host=host or gateway.host, port=gateway.port if port is None else port, loop="uvloop",
         http="httptools", lifespan="on", access_log=gateway.access_log, log_level="info", server_header=False,
         timeout_graceful_shutdown=10))
+    # After uvicorn configured its loggers: personal data is masked in every line, ours and uvicorn's.
+    install_masking_filter([logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")])
     server.run()
     if not server.started:
         raise CliError(f"the gateway could not start on {host or gateway.host}:{gateway.port if port is None else port} "

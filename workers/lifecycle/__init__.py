@@ -16,6 +16,7 @@ from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
 from workers.lifecycle import steps
+from workers.runtime.names import LANE_QUEUES
 from workers.runtime.process import dispose, load_pipelines
 
 WORKER_STEPS = (steps.Queues, steps.Signing, steps.Database, steps.ModelKeys, steps.LogMasking, steps.CpuPriority,
@@ -34,3 +35,7 @@ def install(app: Celery) -> None:
         ["--tier"], default=None, type=click.Choice(["compact", "escalated"]),
         help="Slimline: compact (the kinds' queues) or escalated (their escalation queues, the bigger "
              "configuration). Default: from -Q, else compact."))
+    app.user_options["worker"].add(click.Option(
+        ["--lane"], default=None, type=click.Choice(sorted(LANE_QUEUES)),
+        help="Slimline: consume the kinds' lane queues (urgent: documents.urgent) instead of their bulk queues, "
+             "with short batch waits and normal CPU priority. Default: SLIMLINE_WORKER_LANE."))

@@ -13,18 +13,20 @@ import time
 from typing import Any
 
 from celery import bootsteps
+from kombu import Queue as KombuQueue
 from celery.worker import state as worker_state
 
 from schemas import Kind
 from workers.pipelines import ESCALATING_KINDS, LATENCY_CRITICAL_KINDS, PIPELINE_KINDS
 from workers.runtime import process
-from workers.runtime.names import ESCALATION_QUEUES, QUEUES
+from workers.runtime.names import ESCALATION_QUEUES, LANE_QUEUES, QUEUES, TASK_NAMES
 from workers.security.worker_start import StartRefused
 from workers.settings import Settings, get_settings
 
 log = logging.getLogger("slimline.worker")
 
 TIERS = ("compact", "escalated")
+LANE_MAX_WAIT_SECONDS = 0.005
 
 
 def refuse(message: str) -> None:
@@ -102,7 +104,7 @@ class Queues(SlimlineStep):
     """Which kinds and tier this worker serves (-Q, --tier), told to the pool processes through the app's
     configuration; prefetch sized from the batch and byte budgets unless --prefetch-multiplier is given."""
 
-    def prepare(self, worker: Any, tier: str | None = None, **options: Any) -> None:
+    def prepare(self, worker: Any, tier: str | None = None, lane: str | None = None, **options: Any) -> None:
         app = worker.app
         chosen = app.amqp.queues._consume_from  # what -Q selected (None: no -Q)
         selected = list(chosen) if chosen is not None else None
@@ -111,10 +113,30 @@ class Queues(SlimlineStep):
             app.amqp.queues.select(names)
         app.conf.slimline_consumed_kinds = [kind.value for kind in kinds]
         app.conf.slimline_tier = tier
+        app.conf.slimline_lane = self.take_lane(app, kinds, tier, lane or get_settings().worker_lane)
         if not worker.prefetch_multiplier:  # 0 (Slimline's default): size it here
             worker.prefetch_multiplier = prefetch_multiplier(get_settings(), kinds, worker.concurrency)
         log.info("serving %s (%s tier) from %s, prefetch multiplier %d", ", ".join(k.value for k in kinds), tier,
-                 ", ".join(names), worker.prefetch_multiplier)
+                 ", ".join(app.amqp.queues.consume_from), worker.prefetch_multiplier)
+
+    @staticmethod
+    def take_lane(app: Any, kinds: list[Kind], tier: str, lane: str | None) -> str | None:
+        """A lane's worker (``--lane urgent``) consumes its kinds' lane queues (``documents.urgent``) instead of
+        their bulk queues, gathers a batch for at most :data:`LANE_MAX_WAIT_SECONDS`, and keeps its normal CPU
+        priority (the lane is for what a person waits on)."""
+        if lane is None:
+            return None
+        if tier != "compact":
+            raise StartRefused(f"--lane {lane}: an escalated tier has no lane")
+        lanes = {kind: LANE_QUEUES[lane][kind] for kind in kinds if kind in LANE_QUEUES[lane]}
+        if not lanes:
+            raise StartRefused(f"--lane {lane}: none of {', '.join(k.value for k in kinds)} has a {lane} lane")
+        for kind, queue in lanes.items():
+            app.amqp.queues.select_add(KombuQueue(queue))
+            app.amqp.queues.deselect(QUEUES[kind])
+            app.tasks[TASK_NAMES[kind]].flush_interval = min(app.tasks[TASK_NAMES[kind]].flush_interval,
+                                                             LANE_MAX_WAIT_SECONDS)
+        return lane
 
 
 class Signing(SlimlineStep):
@@ -181,8 +203,8 @@ class LogMasking(SlimlineStep):
 
 
 class CpuPriority(SlimlineStep):
-    """Transactions get the CPU first: a worker serving no latency-critical kind runs niced (the pool
-    inherits it)."""
+    """Transactions get the CPU first: a worker serving no latency-critical kind and no lane runs niced (the
+    pool inherits it)."""
 
     requires = (LogMasking,)
 
@@ -191,7 +213,7 @@ class CpuPriority(SlimlineStep):
 
         settings = get_settings()
         kinds = {Kind(kind) for kind in worker.app.conf.slimline_consumed_kinds}
-        if settings.worker_nice and not kinds & LATENCY_CRITICAL_KINDS:
+        if settings.worker_nice and not kinds & LATENCY_CRITICAL_KINDS and not worker.app.conf.slimline_lane:
             lower_cpu_priority(settings.worker_nice)
             log.info("running at nice %d: this worker serves no latency-critical queue", settings.worker_nice)
 

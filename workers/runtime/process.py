@@ -1,6 +1,6 @@
 """Per-process worker state: each pool process builds the pipelines of the queues its worker consumes
-after the fork, once, warms them up, and the batch tasks borrow them. A worker of a lane
-(SLIMLINE_WORKER_LANE) consumes its kinds' lane queues instead of the bulk ones (:func:`consume_lane`)."""
+after the fork, once, warms them up, and the batch tasks borrow them. A lane's worker (``--lane urgent``,
+workers/lifecycle/) keeps its retries in its lane."""
 
 from __future__ import annotations
 
@@ -13,14 +13,12 @@ from typing import Any
 
 import redis
 from celery import Celery
-from celery.signals import celeryd_after_setup
 from celery_batches import SimpleRequest
-from kombu import Queue
 
 from schemas import Kind
 from workers.db.store import OutcomeStore
 from workers.models.integrity import ModelIntegrityError
-from workers.runtime.names import ESCALATION_QUEUES, LANE_QUEUES, QUEUES
+from workers.runtime.names import ESCALATION_QUEUES, LANE_QUEUES
 from workers.pipelines import ESCALATING_KINDS, build_pipeline
 from workers.runtime import metrics
 from workers.runtime.batching import Authentication, BatchRunner, Escalate, Republish
@@ -89,9 +87,9 @@ def _reply_pusher(settings: Settings) -> PushReplies:
     return redis_pusher(client)
 
 
-def lane_queue(settings: Settings, kind: Kind) -> str | None:
-    """The queue this worker consumes for ``kind`` when it is a lane's worker, else None (the bulk queue)."""
-    return LANE_QUEUES[settings.worker_lane].get(kind) if settings.worker_lane else None
+def lane_queue(lane: str | None, kind: Kind) -> str | None:
+    """The queue a worker of ``lane`` consumes for ``kind``, else None (the bulk queue)."""
+    return LANE_QUEUES[lane].get(kind) if lane else None
 
 
 def runner(app: Celery, kind: Kind) -> BatchRunner:
@@ -103,7 +101,8 @@ def runner(app: Celery, kind: Kind) -> BatchRunner:
         checks, signer = authentication(settings)
         escalate = (_escalator(app, kind, signer) if pipeline.tier == "compact" and kind in ESCALATING_KINDS
                     else None)
-        republish = _republisher(app, kind, signer, lane_queue(settings, kind) if pipeline.tier == "compact" else None)
+        republish = _republisher(app, kind, signer, lane_queue(app.conf.get("slimline_lane"), kind)
+                                 if pipeline.tier == "compact" else None)
         _runners[kind] = BatchRunner(pipeline, store, republish, settings, escalate, checks,
                                      reply=_reply_pusher(settings))
         load_seconds = time.perf_counter() - started
@@ -152,23 +151,6 @@ def load_pipelines(app: Celery) -> None:
         log.critical("could not load the models; stopping the worker", exc_info=True)
         os.kill(os.getppid(), signal.SIGTERM)
         raise
-
-
-@celeryd_after_setup.connect
-def consume_lane(sender: str, instance: Any, conf: Any, **_: Any) -> None:
-    """Celery's hook for changing queues after ``-Q``: a lane's worker (SLIMLINE_WORKER_LANE=urgent) consumes
-    the lane queues of its kinds (``documents.urgent``) instead of their bulk queues. A kind without a lane
-    keeps its queue; an escalated tier has no lane."""
-    settings = conf.get("slimline_settings")
-    if settings is None or not settings.worker_lane or conf.get("slimline_tier") == "escalated":
-        return
-    queues = instance.app.amqp.queues
-    for kind in conf.get("slimline_consumed_kinds") or []:
-        lane = lane_queue(settings, Kind(kind))
-        if lane is not None:
-            queues.select_add(Queue(lane))
-            queues.deselect(QUEUES[Kind(kind)])
-            log.info("lane %s: consuming %s instead of %s", settings.worker_lane, lane, QUEUES[Kind(kind)])
 
 
 SHUTDOWN_AUDIT_SECONDS = 5.0
