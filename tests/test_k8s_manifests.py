@@ -14,6 +14,7 @@ import yaml
 from schemas import Kind
 from workers.lifecycle.steps import prefetch_multiplier
 from workers.pipelines import PIPELINE_KINDS
+from workers.runtime.names import LANE_QUEUES
 from workers.runtime.queues import work_queues
 from workers.settings import Settings
 
@@ -98,6 +99,13 @@ def option(command: list[str], name: str, default: str) -> str:
     return command[command.index(name) + 1] if name in command else default
 
 
+def consumed_queue(command: list[str]) -> str:
+    """The queue a worker's command consumes: -Q's, or its kind's lane queue with --lane."""
+    queue = option(command, "--queues", "")
+    lane = option(command, "--lane", "")
+    return LANE_QUEUES[lane][Kind(queue)] if lane else queue
+
+
 def prefetch_per_pod(deployment: dict[str, Any]) -> int:
     """What one worker pod takes out of its queue before processing it: Celery's prefetch as the worker's
     bootstep sizes it (workers/lifecycle/steps.py) for the Deployment's queue and --concurrency."""
@@ -143,7 +151,7 @@ def test_a_worker_deployment_per_queue_as_pid_1_with_a_grace_period_that_outlast
         command = container["command"]
         # Exec form: celery itself is PID 1 and gets the kubelet's SIGTERM (no shell in between).
         assert isinstance(command, list) and command[:4] == ["celery", "-A", "tasks.app", "worker"], name
-        assert option(command, "--queues", "") == deployment["metadata"]["annotations"]["slimline.dev/queue"], name
+        assert consumed_queue(command) == deployment["metadata"]["annotations"]["slimline.dev/queue"], name
         assert option(command, "--hostname", "").endswith("@%h"), name  # each pod its own Celery node
         assert not {"sh", "bash", "-c"} & set(command) and "args" not in container, name
         # SIGTERM must stay Celery's warm shutdown: the running batch finishes. A soft shutdown (REMAP_SIGTERM)

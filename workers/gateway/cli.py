@@ -25,10 +25,14 @@ def serve(
     import uvicorn
 
     from workers.gateway.app import create_app
+    from workers.runtime.connection import uses_sentinel
     from workers.security.masking import install_masking_filter
 
     config = settings()
     gateway = config.gateway
+    if uses_sentinel(config):
+        raise CliError("the gateway does not follow Redis Sentinel yet: point its SLIMLINE_REDIS_URL at the master "
+                       "(redis://…; workers keep sentinel://)", ExitCode.USAGE)
     signed = _check_signing()
     store().engine.dispose()  # reachable and migrated, or one clear line
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -11,7 +11,6 @@ import threading
 import time
 from typing import Any
 
-import redis
 from celery import Celery
 from celery_batches import SimpleRequest
 
@@ -22,7 +21,7 @@ from workers.runtime.names import ESCALATION_QUEUES, LANE_QUEUES
 from workers.pipelines import ESCALATING_KINDS, build_pipeline
 from workers.runtime import metrics
 from workers.runtime.batching import Authentication, BatchRunner, Escalate, Republish
-from workers.runtime.connection import broker_tls, redis_url
+from workers.runtime.connection import redis_client
 from workers.runtime.replies import PushReplies, redis_pusher
 from workers.runtime.envelope import Envelope
 from workers.runtime.publish import Signer, keyring_from_settings, send_item
@@ -82,9 +81,7 @@ def authentication(settings: Settings) -> tuple[Authentication | None, Signer | 
 
 def _reply_pusher(settings: Settings) -> PushReplies:
     """Replies go to the broker's Redis (short timeouts: a reply is never worth holding up a batch)."""
-    client = redis.Redis.from_url(redis_url(settings), socket_timeout=2, socket_connect_timeout=2,
-                                  **(broker_tls(settings) or {}))
-    return redis_pusher(client)
+    return redis_pusher(redis_client(settings, socket_timeout=2, socket_connect_timeout=2))
 
 
 def lane_queue(lane: str | None, kind: Kind) -> str | None:
