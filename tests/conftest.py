@@ -27,6 +27,9 @@ from workers.settings import Settings
 # Existing tests run workers without producer keys on a private Redis: they opt out of signing explicitly
 # (tests/test_security_e2e_*.py configure keys and turn this off).
 os.environ.setdefault("SLIMLINE_ALLOW_UNSIGNED", "true")
+# The CLI's consoles take their width from COLUMNS when first imported; pytest-xdist gives its workers
+# COLUMNS=80. Tests that read a table set the width they need (CliRunner's env), so the runner's must not stick.
+os.environ.pop("COLUMNS", None)
 
 # Short timeouts so that redelivery after a crash takes seconds in tests (see README for production values).
 TEST_ENV = {

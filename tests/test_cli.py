@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from tests.conftest import Deployment
@@ -109,3 +110,13 @@ def test_dead_letters_can_be_listed_and_replayed(sqlite_deployment: Deployment) 
         actions = [(event.actor, event.action) for event in session.scalars(select(AuditEvent))]
     assert ("ops-team", "dlq.replay") in actions
 
+
+
+def test_an_error_message_is_printed_verbatim_on_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """Brackets in a message are not rich markup (they were swallowed, and '[/x]' crashed) and a long path
+    is not broken by a newline."""
+    from workers.cli.common import print_error
+
+    message = "field items[0].tags must be one of [a, b]; see [/x] in " + "/very/long/path" * 10 + "/bad.jsonl:2"
+    print_error(message)
+    assert capsys.readouterr().err == f"error: {message}\n"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import redis
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from workers.settings import Settings, get_settings
@@ -30,6 +31,11 @@ class ExitCode:
     NONE_ACCEPTED = 5
     UNREACHABLE = 6  # Redis or the database cannot be reached
     NO_WORKER = 7  # a queue holds work and no live worker consumes it
+
+
+def print_error(message: str) -> None:
+    """One line, verbatim: brackets in a message are not markup, and a long path is not broken by a newline."""
+    console.print(f"[red]error[/]: {escape(message)}", soft_wrap=True, highlight=False)
 
 
 class CliError(Exception):

@@ -9,7 +9,7 @@ import sys
 import typer
 
 from workers.cli import models, outcomes, queue, report, run, security, users, worker
-from workers.cli.common import CliError, console
+from workers.cli.common import CliError, console, print_error
 from workers.documents import cli as documents_cli
 from workers.documents.classify import cli as classify_cli
 from workers.gateway import cli as gateway_cli
@@ -58,7 +58,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)  # with standalone_mode off, click returns typer.Exit's code
     except CliError as error:
-        console.print(f"[red]error[/]: {error}")
+        print_error(str(error))
         sys.exit(error.code)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted[/]")

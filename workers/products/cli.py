@@ -17,7 +17,7 @@ import typer
 from rich.table import Table
 
 from schemas import Kind
-from workers.cli.common import CliError, ExitCode, console, out, settings, store
+from workers.cli.common import CliError, ExitCode, console, out, print_error, settings, store
 
 app = typer.Typer(help="Product descriptions: list, read, approve or correct drafts.", no_args_is_help=True)
 review_app = typer.Typer(help="Review drafts before they are published.", no_args_is_help=True)
@@ -35,7 +35,7 @@ def _expected_failures() -> Iterator[None]:
     try:
         yield
     except CliError as error:
-        console.print(f"[red]error[/]: {error}")
+        print_error(str(error))
         raise typer.Exit(error.code) from None
 
 

@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from schemas import Kind
+from workers.cli.common import console as err
+from workers.cli.common import out, print_error
 from workers.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -47,12 +48,8 @@ flags_app = typer.Typer(help="Flagged transactions waiting for (or given) a revi
 app.add_typer(train_app, name="train")
 app.add_typer(flags_app, name="flags")
 
-out = Console()
-err = Console(stderr=True)
-
-
 def fail(message: str, code: int) -> NoReturn:
-    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    print_error(message)
     raise typer.Exit(code)
 
 
