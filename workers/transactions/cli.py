@@ -48,6 +48,7 @@ flags_app = typer.Typer(help="Flagged transactions waiting for (or given) a revi
 app.add_typer(train_app, name="train")
 app.add_typer(flags_app, name="flags")
 
+
 def fail(message: str, code: int) -> NoReturn:
     print_error(message)
     raise typer.Exit(code)
