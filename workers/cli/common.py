@@ -16,7 +16,7 @@ from workers.settings import Settings, get_settings
 if TYPE_CHECKING:
     from workers.db.store import OutcomeStore
 
-console = Console(stderr=True)  # messages for people
+console = Console(stderr=True, soft_wrap=True)  # messages for people: a line stays one line (the terminal wraps it)
 out = Console()  # data: results, tables
 
 
@@ -35,7 +35,7 @@ class ExitCode:
 
 def print_error(message: str) -> None:
     """One line, verbatim: brackets in a message are not markup, and a long path is not broken by a newline."""
-    console.print(f"[red]error[/]: {escape(message)}", soft_wrap=True, highlight=False)
+    console.print(f"[red]error[/]: {escape(message)}", highlight=False)
 
 
 class CliError(Exception):

@@ -36,7 +36,7 @@ def signing_warnings(client: Any) -> list[str]:
     count = unsigned_workers(client)
     if count:
         warnings.append(f"{count} live worker(s) accept unsigned messages (SLIMLINE_ALLOW_UNSIGNED=true)")
-    if settings().allow_unsigned:
+    elif settings().allow_unsigned:  # said once: the live workers' warning already names the setting
         warnings.append("this configuration has SLIMLINE_ALLOW_UNSIGNED=true: its workers would accept unsigned "
                         "messages")
     return warnings
