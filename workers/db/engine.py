@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pre_ping: bool = True) -> Engine:
+    """``pre_ping``: test each PostgreSQL connection with a round trip before lending it out, so that a request
+    after a database restart does not fail once. Batch workers turn it off: their writes retry transient errors
+    (workers/runtime/retry.py) on a fresh connection, and a round trip per batch is latency for every decision."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
@@ -22,7 +25,7 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     # hide_parameters: a database error must not copy documents into logs or dead letters.
-    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=2, hide_parameters=True,
+    return create_engine(url, pool_pre_ping=pre_ping, pool_size=2, max_overflow=2, hide_parameters=True,
                          connect_args={"connect_timeout": 5})
 
 

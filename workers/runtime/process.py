@@ -94,7 +94,7 @@ def runner(app: Celery, kind: Kind) -> BatchRunner:
         settings = get_settings()
         started = time.perf_counter()
         pipeline = build_pipeline(kind, settings, tier=app.conf.get("slimline_tier") or "compact")
-        store = OutcomeStore.from_url(settings.database_url.get_secret_value())
+        store = OutcomeStore.from_url(settings.database_url.get_secret_value(), pre_ping=False)
         checks, signer = authentication(settings)
         escalate = (_escalator(app, kind, signer) if pipeline.tier == "compact" and kind in ESCALATING_KINDS
                     else None)

@@ -75,8 +75,8 @@ class StoreBase:
 
 
     @classmethod
-    def from_url(cls, url: str) -> Any:
-        return cls(make_engine(url))
+    def from_url(cls, url: str, pre_ping: bool = True) -> Any:
+        return cls(make_engine(url, pre_ping))
 
 
     def _insert_ignoring_duplicates(self, session: Session, table: type[Base], rows: Sequence[dict[str, Any]]) -> None:
