@@ -31,8 +31,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from schemas import Kind
-from workers.cli.common import console as err
-from workers.cli.common import out, print_error
+from workers.cli.common import console, out, print_error
 from workers.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -161,7 +160,7 @@ def train_risk_command(
     try:
         card = train_risk(items, labels, out_dir, manifest_dir, zone=ZoneInfo(settings.transactions.timezone),
                           source=file_source(labelled), plan=plan,
-                          progress=lambda message: err.print(f"[dim]{escape(message)}[/dim]", highlight=False,
+                          progress=lambda message: console.print(f"[dim]{escape(message)}[/dim]", highlight=False,
                                                              soft_wrap=True))
     except (ValueError, RiskModelError) as error:
         fail(str(error), BAD_INPUT)
@@ -312,7 +311,7 @@ def flags_labels(
             print(line)
         return
     out_file.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
-    err.print(f"{len(lines)} label(s) -> {out_file}")
+    console.print(f"{len(lines)} label(s) -> {out_file}")
 
 
 @flags_app.command("show")
