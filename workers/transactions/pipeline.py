@@ -80,7 +80,9 @@ class TransactionPipeline:
     kind = Kind.transactions
 
     def __init__(self, settings: Settings, tier: str = "compact", *, features: FeatureStore | None = None,
-                 rules: RuleSet | None = None, risk: RiskModel | None = None) -> None:
+                 rules: RuleSet | None = None, rule_source: PromotedRules | None = None,
+                 risk: RiskModel | None = None) -> None:
+        """``rules``: these rules only (backtests); ``rule_source``: promoted rules shared with another pipeline."""
         self.tier = tier
         if features is None:
             options = features_client_options(settings)
@@ -88,7 +90,7 @@ class TransactionPipeline:
                                              limits_from(settings), **options)
         self.features = features
         # Given rules (backtests) stay; otherwise the promoted version in the database, else the file.
-        self.rule_source = PromotedRules(
+        self.rule_source = rule_source or PromotedRules(
             rules or RuleSet.load(settings.transactions.rules_file),
             None if rules else settings.database_url.get_secret_value(),
             settings.transactions.rules_refresh_seconds)

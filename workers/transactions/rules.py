@@ -202,25 +202,35 @@ class PromotedRules:
     (one indexed query; the document is read only when the promoted version changed). If it cannot be
     read, the rules in use stay in use: a database outage never stops decisions."""
 
-    def __init__(self, fallback: RuleSet, database_url: str | None, refresh_seconds: float) -> None:
+    def __init__(self, fallback: RuleSet, database_url: str | None, refresh_seconds: float, *,
+                 refresh_on_read: bool = True) -> None:
+        """``refresh_on_read=False``: :meth:`current` never waits on the database; the owner calls :meth:`refresh`
+        (the gateway does, off its event loop)."""
         self.fallback = fallback
         self.database_url = database_url if refresh_seconds > 0 else None
         self.refresh_seconds = refresh_seconds
+        self.refresh_on_read = refresh_on_read
         self._rules = fallback
         self._loaded: tuple[int, str] | None = None  # (number, sha256) of the version in use
         self._checked_at = -float("inf")
         self._store: Any = None
 
     def current(self) -> RuleSet:
-        if self.database_url is None or time.monotonic() - self._checked_at < self.refresh_seconds:
-            return self._rules
+        if self.refresh_on_read and self.database_url is not None \
+                and time.monotonic() - self._checked_at >= self.refresh_seconds:
+            self.refresh()
+        return self._rules
+
+    def refresh(self) -> None:
+        """Look up the promoted version now."""
+        if self.database_url is None:
+            return
         self._checked_at = time.monotonic()
         try:
             self._refresh()
         except Exception as error:  # noqa: BLE001 - keep deciding with the rules in use
             log.warning("could not look up the promoted rule version, keeping %s: %s", self._rules.version,
                         type(error).__name__)
-        return self._rules
 
     def _refresh(self) -> None:
         if self._store is None:
