@@ -1,7 +1,8 @@
 """The HTTP gateway, against a real `slimline serve` process, a real Redis with the generated ACLs (the gateway, the
 workers and the operator each under their own Redis user), signed messages, real workers (transactions, and the
-documents urgent lane) and SQLite: every status code, idempotent resends, synchronous decisions and their rules-only
-fallback, urgent documents ahead of a bulk backlog, the API keys' CLI, health and metrics."""
+documents urgent lane) and SQLite: every status code, idempotent resends, synchronous decisions (made in the gateway
+and stored by a worker; or, in a second gateway, awaited from the worker, with the rules-only fallback), urgent
+documents ahead of a bulk backlog, the API keys' CLI, health and metrics."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from workers.security.producers import load_config_file
 from workers.security.redis_acl import DEFAULT_GATEWAY_USER, DEFAULT_OPERATOR_USER, DEFAULT_WORKER_USER
 
 DEADLINE_MS = 3000  # long enough for a loaded CI machine: the worker's decision comes well within it
+RULES_REFRESH_SECONDS = 1
 MAX_QUEUE_LENGTH = 20
 MAX_BODY_BYTES = 64 * 1024
 MAX_DOCUMENT_CHARS = 20_000
@@ -46,6 +48,7 @@ class Stack:
     database_url: str
     env: dict[str, str]  # what the CLI needs (as the operator)
     gateway: GatewayProcess
+    worker_gateway: GatewayProcess  # SLIMLINE_GATEWAY__DECIDE_IN=worker
     transactions: WorkerProcess
     urgent: WorkerProcess
     keys: dict[str, str]
@@ -54,9 +57,9 @@ class Stack:
     def store(self) -> OutcomeStore:
         return OutcomeStore.from_url(self.database_url)
 
-    def client(self, key: str | None = "all") -> httpx.Client:
+    def client(self, key: str | None = "all", gateway: GatewayProcess | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.keys[key]}"} if key else {}
-        return httpx.Client(base_url=self.gateway.url, headers=headers, timeout=60)
+        return httpx.Client(base_url=(gateway or self.gateway).url, headers=headers, timeout=60)
 
     def queue_length(self, queue: str) -> int:
         return int(self.redis.admin().llen(queue))
@@ -91,13 +94,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     migrate(database_url)
     common = {**os.environ, **TEST_ENV, "SLIMLINE_DATABASE_URL": database_url, "SLIMLINE_ALLOW_UNSIGNED": "false",
               "SLIMLINE_PRODUCER_KEYS_FILE": str(keys_file), "SLIMLINE_MAX_QUEUE_LENGTH": str(MAX_QUEUE_LENGTH),
-              "SLIMLINE_MAX_DOCUMENT_CHARS": str(MAX_DOCUMENT_CHARS), "PYTHONPATH": str(REPO_ROOT)}
+              "SLIMLINE_MAX_DOCUMENT_CHARS": str(MAX_DOCUMENT_CHARS), "PYTHONPATH": str(REPO_ROOT),
+              "SLIMLINE_TRANSACTIONS__RULES_REFRESH_SECONDS": str(RULES_REFRESH_SECONDS)}
     worker_env = common | {"SLIMLINE_REDIS_URL": redis.user_url(DEFAULT_WORKER_USER, redis_password("worker"))}
-    gateway = GatewayProcess(common | {
+    gateway_env = common | {
         "SLIMLINE_REDIS_URL": redis.user_url(DEFAULT_GATEWAY_USER, redis_password("gateway")),
         "SLIMLINE_GATEWAY__DEADLINE_MS": str(DEADLINE_MS), "SLIMLINE_GATEWAY__WAIT_MS": "60000",
-        "SLIMLINE_GATEWAY__KEY_CACHE_SECONDS": "0", "SLIMLINE_GATEWAY__MAX_BODY_BYTES": str(MAX_BODY_BYTES)},
-        root / "gateway.log")
+        "SLIMLINE_GATEWAY__KEY_CACHE_SECONDS": "0", "SLIMLINE_GATEWAY__MAX_BODY_BYTES": str(MAX_BODY_BYTES)}
+    gateway = GatewayProcess(gateway_env, root / "gateway.log")
+    worker_gateway = GatewayProcess(gateway_env | {"SLIMLINE_GATEWAY__DECIDE_IN": "worker"}, root / "worker-gateway.log")
     transactions = WorkerProcess(worker_env, root / "transactions.log", queues="transactions")
     # The urgent lane's worker: its own process, not niced, a short batch wait (README, "HTTP gateway").
     urgent = WorkerProcess(worker_env, root / "urgent.log", command=[
@@ -110,12 +115,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "shop-transactions": create_api_key(database_url, "shop", [Kind.transactions]),
     }
     try:
-        _start_all(gateway, transactions, urgent)
+        _start_all(gateway, worker_gateway, transactions, urgent)
         yield Stack(root, redis, database_url,
                     common | {"SLIMLINE_REDIS_URL": redis.user_url(DEFAULT_OPERATOR_USER, redis_password("operator"))},
-                    gateway, transactions, urgent, keys)
+                    gateway, worker_gateway, transactions, urgent, keys)
     finally:
-        stopping = [threading.Thread(target=process.stop) for process in (gateway, transactions, urgent)]
+        stopping = [threading.Thread(target=process.stop) for process in (gateway, worker_gateway, transactions, urgent)]
         for thread in stopping:
             thread.start()
         for thread in stopping:
@@ -251,24 +256,41 @@ def test_a_full_queue_gets_429_with_retry_after(stack: Stack) -> None:
     assert stack.queue_length("products") == MAX_QUEUE_LENGTH
 
 
-def test_a_decision_comes_back_in_the_request_and_is_stored(stack: Stack) -> None:
+def _stored(stack: Stack, item_id: str) -> dict[str, Any]:
+    return wait_for(lambda: stack.store.current_results(Kind.transactions, item_ids=[item_id]))[0]
+
+
+def _same_decision(stored: dict[str, Any], decision: dict[str, Any]) -> None:
+    assert stored["message_id"] == decision["message_id"]
+    assert (stored["result"]["action"], stored["result"]["score"]) == (decision["outcome"], decision["score"])
+    assert stored["result"]["rule_set_version"] == decision["rule_set_version"]
+    assert [rule["code"] for rule in stored["result"]["rules_fired"]] == [rule["code"] for rule in decision["rules_fired"]]
+
+
+def test_a_decision_is_made_in_the_request_and_a_worker_stores_the_same_one(stack: Stack) -> None:
     with stack.client() as client:
         response = client.post("/v1/transactions/decide", json=transaction("decide-1"))
         assert response.status_code == 200, response.text
         decision = response.json()
-        assert decision["stored"] is True and decision["rules_only"] is False
+        assert decision["decided_in"] == "gateway" and decision["stored"] is False and decision["rules_only"] is False
         assert decision["outcome"] in ("allow", "review", "block") and decision["decided_by"] == "rules+model"
         assert isinstance(decision["score"], float)
         assert decision["reason_codes"] == [rule["code"] for rule in decision["rules_fired"]] + [
             reason["code"] for reason in decision["model_reasons"]]
-        stored = stack.store.current_results(Kind.transactions, item_ids=["decide-1"])
-        assert stored[0]["result"]["action"] == decision["outcome"] and stored[0]["message_id"] == decision["message_id"]
-        assert stored[0]["producer"] == "erp"  # signed by the gateway as the key's producer, verified by the worker
+        stored = _stored(stack, "decide-1")
+        _same_decision(stored, decision)
+        assert stored["producer"] == "erp"  # signed by the gateway as the key's producer, verified by the worker
+        # The account features count a transaction once: a resend gets the same decision, and stores nothing new.
         again = client.post("/v1/transactions/decide", json=transaction("decide-1"))
-        assert again.status_code == 200 and again.json()["outcome"] == decision["outcome"]
-        assert again.json()["score"] == decision["score"]
+        assert again.status_code == 200 and (again.json()["outcome"], again.json()["score"]) == (
+            decision["outcome"], decision["score"])
+        # The next payment of the account sees the first one in its features.
+        later = client.post("/v1/transactions/decide", json=transaction("decide-3", timestamp="2026-03-02T10:16:00Z"))
+        assert later.status_code == 200 and later.json()["outcome"] in ("allow", "review", "block")
+        _same_decision(_stored(stack, "decide-3"), later.json())
+        assert _stored(stack, "decide-3")["result"]["features"]["count_10m"] == 1
         result = client.get("/v1/transactions/decide-1").json()
-        # Valid by the contract, refused by the pipeline (the worker's reply says why): 422.
+        # Valid by the contract, refused by the pipeline: 422 with the reason, and the worker stores the refusal.
         future = client.post("/v1/transactions/decide", json=transaction("decide-2", timestamp="2099-01-01T00:00:00Z"))
         assert future.status_code == 422 and future.json()["items"][0]["errors"][0]["field"] == "timestamp"
         assert client.get("/v1/transactions/no-such-id").status_code == 404
@@ -276,24 +298,68 @@ def test_a_decision_comes_back_in_the_request_and_is_stored(stack: Stack) -> Non
     assert result["current"]["result"]["action"] == decision["outcome"]
 
 
-def test_without_a_transactions_worker_the_rules_only_decision_comes_at_the_deadline(stack: Stack) -> None:
+def test_decisions_go_on_while_no_transactions_worker_runs_and_are_stored_once_one_does(stack: Stack) -> None:
     os.killpg(stack.transactions.process.pid, signal.SIGSTOP)  # type: ignore[union-attr]
     try:
         with stack.client() as client:
+            response = client.post("/v1/transactions/decide", json=transaction("no-worker-1", country="KP"))
+    finally:
+        os.killpg(stack.transactions.process.pid, signal.SIGCONT)  # type: ignore[union-attr]
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    assert decision["decided_in"] == "gateway" and decision["decided_by"] == "rules+model"
+    assert decision["outcome"] == "block" and "BLOCKED_COUNTRY" in decision["reason_codes"]
+    _same_decision(_stored(stack, "no-worker-1"), decision)
+
+
+def test_a_promoted_rule_version_reaches_the_gateways_decisions(stack: Stack) -> None:
+    from workers.console import rule_drafts
+    from workers.transactions.rules import DEFAULT_RULES_FILE, database_version
+
+    document = rule_drafts.edit_rule(DEFAULT_RULES_FILE.read_text(), code="LARGE_AMOUNT", action="block",
+                                     description="large", when="amount >= 40", original_code="LARGE_AMOUNT")
+    draft = stack.store.add_rule_draft(document, rule_drafts.sha256(document), None, "LARGE_AMOUNT at 40",
+                                       author="rita")
+    stack.store.record_backtest(draft["id"], {"decisions": 0}, actor="rita")
+    stack.store.decide_rule_draft(draft["id"], approver="abe", promote=True, note=None)
+    version = database_version(draft["id"], draft["sha256"])
+    time.sleep(RULES_REFRESH_SECONDS * 2.5)
+    with stack.client() as client:
+        decision = client.post("/v1/transactions/decide", json=transaction("promoted-1", account_id="acct-p")).json()
+    assert decision["rule_set_version"] == version and decision["outcome"] == "block"
+    assert "LARGE_AMOUNT" in decision["reason_codes"]
+    _same_decision(_stored(stack, "promoted-1"), decision)
+
+
+def test_deciding_in_the_worker_answers_with_the_stored_decision_or_rules_only_at_the_deadline(stack: Stack) -> None:
+    with stack.client(gateway=stack.worker_gateway) as client:
+        response = client.post("/v1/transactions/decide", json=transaction("in-worker-1", account_id="acct-w"))
+    assert response.status_code == 200, response.text
+    decision = response.json()
+    assert decision["decided_in"] == "worker" and decision["stored"] is True and decision["rules_only"] is False
+    stored = stack.store.current_results(Kind.transactions, item_ids=["in-worker-1"])  # committed before the answer
+    _same_decision(stored[0], decision)
+
+    os.killpg(stack.transactions.process.pid, signal.SIGSTOP)  # type: ignore[union-attr]
+    try:
+        with stack.client(gateway=stack.worker_gateway) as client:
             started = time.monotonic()
             response = client.post("/v1/transactions/decide", json=transaction("fallback-1", country="KP"))
             seconds = time.monotonic() - started
+            metrics = client.get("/metrics").text
     finally:
         os.killpg(stack.transactions.process.pid, signal.SIGCONT)  # type: ignore[union-attr]
     assert response.status_code == 200, response.text
     decision = response.json()
     assert decision["rules_only"] is True and decision["stored"] is False and decision["score"] is None
+    assert decision["decided_in"] == "rules_only"
     assert decision["outcome"] == "block" and "BLOCKED_COUNTRY" in decision["reason_codes"]
     assert str(DEADLINE_MS) in decision["fallback_reason"]
     assert DEADLINE_MS / 1000 <= seconds < DEADLINE_MS / 1000 + 2
+    assert 'slimline_gateway_decisions_total{source="rules_only"} 1.0' in metrics
     # The message stayed queued: once the worker runs again, its decision is stored as usual.
-    stored = wait_for(lambda: stack.store.current_results(Kind.transactions, item_ids=["fallback-1"]))
-    assert stored[0]["result"]["action"] == "block" and stored[0]["result"]["decided_by"] == "rules+model"
+    stored = _stored(stack, "fallback-1")
+    assert stored["result"]["action"] == "block" and stored["result"]["decided_by"] == "rules+model"
 
 
 def test_health_and_metrics(stack: Stack) -> None:
@@ -303,7 +369,7 @@ def test_health_and_metrics(stack: Stack) -> None:
     assert health.status_code == 200 and health.json() == {"ready": True, "problems": []}
     assert 'slimline_gateway_requests_total{route="/v1/documents",status="202"}' in metrics
     assert 'slimline_queue_depth{queue="documents.urgent"}' in metrics
-    assert 'slimline_gateway_decisions_total{source="rules_only"} 1.0' in metrics
+    assert 'slimline_gateway_decisions_total{source="gateway"}' in metrics
 
 
 def test_api_keys_are_created_shown_once_listed_and_revoked_with_the_cli(stack: Stack,

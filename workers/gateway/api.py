@@ -291,8 +291,12 @@ for _kind in Kind:
              openapi_extra=_request_body(Kind.transactions, ndjson=False), responses=ERRORS,
              summary="Decide on one transaction inside the request")
 async def decide(request: Request) -> JSONResponse:
-    """The worker's decision, stored before it is returned; past SLIMLINE_GATEWAY__DEADLINE_MS (default 150)
-    the gateway's rules-only decision, marked ``rules_only`` (the worker's decision is stored when it comes)."""
+    """The transaction is enqueued for a worker to store its decision, then decided in the gateway on the same account
+    features (past SLIMLINE_TRANSACTIONS__FEATURES_TIMEOUT_SECONDS, on rules alone, marked ``degraded``).
+
+    With SLIMLINE_GATEWAY__DECIDE_IN=worker the worker's decision is awaited instead, stored before it is returned;
+    past SLIMLINE_GATEWAY__DEADLINE_MS (default 150) the answer is the gateway's rules-only decision, marked
+    ``rules_only``, and the worker still stores its own."""
     started = time.perf_counter()
     gateway = services(request)
     try:
@@ -302,42 +306,54 @@ async def decide(request: Request) -> JSONResponse:
             report = EnqueueReport(Kind.transactions, rejected=[RejectedItem(1, _id_of(item), errors)])
             return error(422, "the transaction is not valid: see items[].errors", item_outcomes([item], report),
                          background=recording(request, caller, report))
-        reply_to = new_reply_key()
+        reply_to = new_reply_key() if gateway.decider is None else None
         report = await enqueue(request, caller, Kind.transactions, [item], reply_to=reply_to)
     except Refused as refused:
         return refused.response
     message_id = report.task_ids[0]
-    deadline = started + gateway.settings.gateway.deadline_ms / 1000
-    reply = (await wait_for_replies(request, reply_to, 1, deadline)).get(message_id)
-    if reply is not None and reply["status"] == "rejected":
-        outcome = ItemOutcome(position=1, id=item["id"], status="rejected", message_id=message_id,
-                              errors=[ItemError(**error) for error in reply["errors"]])
-        return error(422, "the worker refused the transaction: see items[].errors", [outcome])
-    if reply is not None and reply["status"] == "stored":
-        result, stored, reason = reply["result"], True, None
+    transaction = Transaction.model_validate(item)
+    decided: dict[str, Any] | Rejected | str
+    if gateway.decider is not None:  # on the event loop: see workers/gateway/decider.py
+        decided, source = gateway.decider.decide(transaction), "gateway"
     else:
-        reason = (f"no decision from a worker within {gateway.settings.gateway.deadline_ms} ms" if reply is None
-                  else f"the worker failed on it: {reply.get('error')}")
-        decided = gateway.rules_only.decide(Transaction.model_validate(item))
-        if isinstance(decided, Rejected):
-            outcome = ItemOutcome(position=1, id=item["id"], status="rejected", message_id=message_id,
-                                  errors=decided.errors)
-            return error(422, "the transaction cannot be decided: see items[].errors", [outcome])
-        result, stored = decided, False
-    request.app.state.metrics.decisions.labels("worker" if stored else "rules_only").inc()
-    decision = _decision(item["id"], message_id, result, stored, reason, started)
+        deadline = started + gateway.settings.gateway.deadline_ms / 1000
+        decided, source = await _decided_by_worker(request, reply_to or "", message_id, deadline), "worker"
+    if isinstance(decided, str):  # why there is no decision: answer on the rules alone
+        reason, source = decided, "rules_only"
+        decided = gateway.rules_only.decide(transaction)
+    else:
+        reason = None
+    if isinstance(decided, Rejected):
+        outcome = ItemOutcome(position=1, id=item["id"], status="rejected", message_id=message_id,
+                              errors=decided.errors)
+        return error(422, "the transaction cannot be decided: see items[].errors", [outcome])
+    request.app.state.metrics.decisions.labels(source).inc()
+    decision = _decision(item["id"], message_id, decided, source, reason, started)
     return JSONResponse(decision.model_dump(mode="json"))
 
 
-def _decision(item_id: str, message_id: str, result: dict[str, Any], stored: bool, reason: str | None,
+async def _decided_by_worker(request: Request, reply_to: str, message_id: str,
+                             deadline: float) -> dict[str, Any] | Rejected | str:
+    """The worker's stored decision, the reason it refused the transaction, or why there is no decision."""
+    reply = (await wait_for_replies(request, reply_to, 1, deadline)).get(message_id)
+    if reply is None:
+        return f"no decision from a worker within {services(request).settings.gateway.deadline_ms} ms"
+    if reply["status"] == "rejected":
+        return Rejected([ItemError(**error) for error in reply["errors"]])
+    if reply["status"] == "stored":
+        return reply["result"]
+    return f"the worker failed on it: {reply.get('error')}"
+
+
+def _decision(item_id: str, message_id: str, result: dict[str, Any], source: str, reason: str | None,
               started: float) -> Decision:
     rules = result.get("rules_fired") or []
     reasons = result.get("model_reasons") or []
     codes = list(dict.fromkeys([rule["code"] for rule in rules] + [reason["code"] for reason in reasons]))
     return Decision(id=item_id, message_id=message_id, outcome=result["action"], score=result.get("score"),
                     rules_fired=rules, reason_codes=codes, model_reasons=reasons,
-                    decided_by=result.get("decided_by") or "rules", rules_only=not stored, fallback_reason=reason,
-                    stored=stored, review_status=result.get("review_status"),
+                    decided_by=result.get("decided_by") or "rules", decided_in=source,
+                    rules_only=source == "rules_only", fallback_reason=reason, stored=source == "worker", review_status=result.get("review_status"),
                     rule_set_version=result.get("rule_set_version"), model_version=result.get("model_version"),
                     degraded=result.get("degraded"), elapsed_ms=round((time.perf_counter() - started) * 1000, 3))
 

@@ -77,8 +77,11 @@ def include_console(app: FastAPI) -> bool:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     services: Services = app.state.services
-    await anyio.to_thread.run_sync(lambda: services.rules_only)  # rules and model card loaded before serving
-    yield
+    await anyio.to_thread.run_sync(services.warm_up)
+    async with anyio.create_task_group() as background:
+        background.start_soon(services.keep_rules_fresh)
+        yield
+        background.cancel_scope.cancel()
     await services.close()
 
 

@@ -58,11 +58,16 @@ class Decision(BaseModel):
     reason_codes: list[str] = Field(description="Stable codes: the rules that fired, then the model's reasons.")
     model_reasons: list[dict[str, Any]] = Field(default_factory=list)
     decided_by: str = Field(description="rules+model, or rules.")
-    rules_only: bool = Field(description="True when no worker's decision came within the deadline: this is the "
-                                         "rules-only decision of the gateway. The worker's decision is still "
-                                         "stored when it comes (GET /v1/transactions/{id}).")
+    decided_in: Literal["gateway", "worker", "rules_only"] = Field(
+        description="gateway: decided inside the request on the account features, and enqueued for a worker to store "
+                    "(GET /v1/transactions/{id} a moment later); worker: the worker's stored decision "
+                    "(SLIMLINE_GATEWAY__DECIDE_IN=worker); rules_only: the deadline passed.")
+    rules_only: bool = Field(description="True when no decision came within the deadline: this is the gateway's "
+                                         "rules-only decision. A worker's decision is still stored "
+                                         "(GET /v1/transactions/{id}).")
     fallback_reason: str | None = None
-    stored: bool = Field(description="True: this is the stored decision (committed before this response).")
+    stored: bool = Field(description="True: this is the stored decision (committed before this response). False: "
+                                     "the transaction is queued and a worker stores its decision after this response.")
     review_status: str | None = None
     rule_set_version: str | None = None
     model_version: str | None = None

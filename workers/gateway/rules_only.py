@@ -1,4 +1,4 @@
-"""The decision the gateway gives when no worker's decision comes within the deadline: the transactions
+"""The decision the gateway gives when no decision comes within the deadline: the transactions
 pipeline's own rules-only path (the one a worker takes when the account features time out), run in the gateway
 on the same rule file and model card, without account features. Rules that need them are skipped and listed."""
 
@@ -13,8 +13,10 @@ from workers.pipelines.base import Rejected
 from workers.settings import Settings
 from workers.transactions.features import AccountFeatures, FeaturesUnavailable, FeatureStore
 from workers.transactions.pipeline import TransactionPipeline
+from workers.transactions.risk import RiskModel
+from workers.transactions.rules import PromotedRules
 
-REASON = "the gateway's rules-only decision: no worker's decision within the deadline"
+REASON = "the gateway's rules-only decision: no decision within the deadline"
 
 
 class _NoAccountFeatures(FeatureStore):
@@ -31,8 +33,10 @@ class _NoAccountFeatures(FeatureStore):
 
 
 class RulesOnly:
-    def __init__(self, settings: Settings) -> None:
-        self.pipeline = TransactionPipeline(settings, features=_NoAccountFeatures())
+    def __init__(self, settings: Settings, rule_source: PromotedRules, risk: RiskModel | None = None) -> None:
+        """``risk``: the model the gateway already holds (for its own decisions), so it is not loaded twice."""
+        self.pipeline = TransactionPipeline(settings, features=_NoAccountFeatures(), rule_source=rule_source,
+                                            risk=risk)
         # The pipeline warns at every decision without features; here that is the expected path (counted in
         # slimline_gateway_decisions_total{source="rules_only"}), not worth a log line per request.
         logging.getLogger(TransactionPipeline.__module__).setLevel(logging.ERROR)

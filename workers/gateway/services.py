@@ -1,6 +1,6 @@
 """What one gateway process holds: the Celery app it publishes with, one producer per producer identity its keys
 map to (signing with that producer's key), the API keys, the rate limiter, the Redis client replies are awaited
-on, and the rules-only fallback for decisions."""
+on, and the decisions: its own (decider.py) and the rules-only fallback."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import time
 from functools import cached_property, lru_cache
 from typing import Any
 
+import anyio
 import anyio.to_thread
 import redis.asyncio
 from celery import Celery
@@ -20,12 +21,15 @@ from limits.aio.strategies import FixedWindowRateLimiter
 from schemas import Kind
 from workers.client import Producer
 from workers.db.store import OutcomeStore
+from workers.gateway.decider import GatewayDecider
 from workers.gateway.keys import Caller, KeyCache
 from workers.gateway.rules_only import RulesOnly
 from workers.runtime.connection import broker_tls, broker_transport_options, redis_url
+from workers.runtime.heap import freeze_after_warm_up
 from workers.runtime.publish import Signer, keyring_from_settings
 from workers.security.producers import Keyring
 from workers.settings import Settings
+from workers.transactions.rules import PromotedRules, RuleSet
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +108,39 @@ class Services:
         return None
 
     @cached_property
+    def rule_source(self) -> PromotedRules:
+        """The rules both decision paths use: the promoted version, looked up off the event loop (keep_rules_fresh)."""
+        transactions = self.settings.transactions
+        return PromotedRules(RuleSet.load(transactions.rules_file), self.settings.database_url.get_secret_value(),
+                             transactions.rules_refresh_seconds, refresh_on_read=False)
+
+    @cached_property
+    def decider(self) -> GatewayDecider | None:
+        """None when workers decide (``SLIMLINE_GATEWAY__DECIDE_IN=worker``)."""
+        if self.settings.gateway.decide_in != "gateway":
+            return None
+        return GatewayDecider(self.settings, self.rule_source)
+
+    @cached_property
     def rules_only(self) -> RulesOnly:
-        """Built at start (loads the rules and the risk model's card), so a first fallback is not slow."""
-        return RulesOnly(self.settings)
+        return RulesOnly(self.settings, self.rule_source, risk=self.decider.pipeline.risk if self.decider else None)
+
+    async def keep_rules_fresh(self) -> None:
+        """Runs while the gateway serves: a promoted rule version is in use within the refresh interval."""
+        if self.rule_source.database_url is None:
+            return
+        while True:
+            await anyio.to_thread.run_sync(self.rule_source.refresh)
+            await anyio.sleep(self.rule_source.refresh_seconds)
+
+    def warm_up(self) -> None:
+        """Rules, model and the features script loaded before serving, so a first decision is not slow."""
+        started = time.perf_counter()
+        timings = self.decider.warm_up() if self.decider else {}
+        self.rules_only.pipeline.warm_up()
+        freeze_after_warm_up()
+        log.info("decisions in the %s, warmed up in %.2f s (%s)", self.settings.gateway.decide_in,
+                 time.perf_counter() - started, ", ".join(f"{name} {seconds:.3f}" for name, seconds in timings.items()))
 
     async def close(self) -> None:
         await self.redis.aclose()

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
 class GatewaySettings(BaseModel):
     host: str = "127.0.0.1"  # 0.0.0.0 in a container
     port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port (printed at start)
-    # POST /v1/transactions/decide: past this deadline the response is the rules-only decision, marked as such
-    # (the worker's decision is still stored when it comes).
+    # POST /v1/transactions/decide: "gateway" decides inside the request, with the workers' pipeline on the same
+    # account features, and enqueues the transaction for a worker to store (workers/gateway/decider.py); "worker"
+    # enqueues it and waits for the worker's stored decision (one Redis hop and a database commit more).
+    decide_in: Literal["gateway", "worker"] = "gateway"
+    # With decide_in "worker": past this deadline the response is the rules-only decision, marked as such (the
+    # worker still stores its own). In the gateway, SLIMLINE_TRANSACTIONS__FEATURES_TIMEOUT_SECONDS bounds a decision.
     deadline_ms: int = Field(default=150, ge=1, le=60_000)
     # POST /v1/documents?wait=true: the longest wait for the result; past it the answer is 202 (fetch it later
     # with GET /v1/documents/{id}).

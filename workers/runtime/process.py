@@ -24,6 +24,7 @@ from workers.runtime.batching import Authentication, BatchRunner, Escalate, Repu
 from workers.runtime.connection import redis_client
 from workers.runtime.replies import PushReplies, redis_pusher
 from workers.runtime.envelope import Envelope
+from workers.runtime.heap import freeze_after_warm_up
 from workers.runtime.publish import Signer, keyring_from_settings, send_item
 from workers.security.model_crypto import ModelKeyError
 from workers.settings import Settings, get_settings
@@ -105,6 +106,7 @@ def runner(app: Celery, kind: Kind) -> BatchRunner:
         load_seconds = time.perf_counter() - started
         _audit_model_load(app, _runners[kind])
         timings = pipeline.warm_up()
+        freeze_after_warm_up()
         metrics.record_pipeline_ready(kind.value, load_seconds, timings)
         log.info("%s pipeline ready (%s %s, tier %s), warm-up: %s", kind.value, pipeline.model,
                  pipeline.model_version, pipeline.tier,

@@ -65,10 +65,13 @@ OPERATOR_KEYS = ("unacked", "unacked_index", "slimline:*")
 
 # The gateway: a producer's LPUSH/LLEN on every queue; BLPOP on the reply lists the workers push to
 # (workers/runtime/replies.py) and DEL; the rate limiter's counters (limits' incr_expire script: EVALSHA, or
-# SCRIPT LOAD then EVALSHA, running INCRBY and EXPIRE; its window stats: GET and TTL).
+# SCRIPT LOAD then EVALSHA, running INCRBY and EXPIRE; its window stats: GET and TTL). Deciding in the request
+# (workers/gateway/decider.py), it runs the account features script as a worker does, on "txf:*".
 GATEWAY_COMMANDS = ("lpush", "rpush", "llen", "blpop", "del", "get", "ttl", "incrby", "expire",
-                    "evalsha", "eval", "script|load")
-GATEWAY_KEYS = ("slimline:reply:*", "slimline:ratelimit:*")
+                    "evalsha", "eval", "script|load",
+                    "set", "hgetall", "hmget", "hset", "hdel", "pexpire",
+                    "zadd", "zcard", "zcount", "zrangebyscore", "zremrangebyrank")
+GATEWAY_KEYS = ("slimline:reply:*", "slimline:ratelimit:*", "txf:*")
 DEFAULT_GATEWAY_USER = "slimline-gateway"
 
 PRODUCER_USER_PREFIX = "producer-"
