@@ -11,6 +11,7 @@ from schemas import Kind
 from workers.client import EnqueueReport, RejectedItem
 from workers.gateway.api import ingest_status, item_outcomes
 from workers.gateway.body import TooLarge, parse_items, too_large
+from workers.gateway import keys
 from workers.gateway.keys import InvalidRateLimit, KeyCache, new_key, parse_key, verified
 from workers.runtime.envelope import Envelope, validate
 from workers.runtime.replies import is_reply_key, new_reply_key
@@ -52,6 +53,24 @@ def test_the_key_cache_remembers_answers_for_its_period_only() -> None:
     uncached = KeyCache(lookup, seconds=0)
     uncached.verify(created.key)
     assert uncached.cached(created.key) == (False, None)
+
+
+def test_a_cached_key_is_due_for_a_background_check_in_the_last_quarter_of_its_period(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: now[0])
+    created = new_key("erp", [Kind.documents])
+    cache = KeyCache(lambda key_id: created.row | {"revoked_at": None}, seconds=60)
+    assert not cache.refresh_due(created.key)  # never verified: the request itself asks the database
+    cache.verify(created.key)
+    now[0] += 44
+    assert not cache.refresh_due(created.key)
+    now[0] += 2
+    assert cache.refresh_due(created.key) and cache.cached(created.key)[0]  # due, still answered from the cache
+    cache.verify(created.key)
+    assert not cache.refresh_due(created.key)
+    now[0] += 61
+    assert cache.cached(created.key) == (False, None)  # not refreshed in time: the request asks again
 
 
 def test_items_come_from_one_object_an_array_or_ndjson_lines() -> None:

@@ -85,7 +85,11 @@ def verified(row: dict[str, Any] | None, secret: str) -> Caller | None:
 
 
 class KeyCache:
-    """Verified callers by the presented key's hash, for ``seconds`` (0: every request asks the database)."""
+    """Verified callers by the presented key's hash, for ``seconds`` (0: every request asks the database).
+
+    An answer in the last quarter of its period is due for a refresh: the gateway asks the database again in the
+    background and answers from the cache meanwhile, so requests never wait on the database for a known key (a wait
+    that hit every request arriving during the lookup, once per period)."""
 
     def __init__(self, lookup: Callable[[str], dict[str, Any] | None], seconds: float) -> None:
         self.lookup = lookup
@@ -98,6 +102,10 @@ class KeyCache:
         if entry is None or entry[0] < time.monotonic():
             return False, None
         return True, entry[1]
+
+    def refresh_due(self, presented: str) -> bool:
+        entry = self._callers.get(presented_digest(presented))
+        return entry is not None and entry[0] - time.monotonic() < self.seconds / 4
 
     def verify(self, presented: str) -> Caller | None:
         """Ask the database (blocking: call it from a thread); unknown and revoked keys are remembered too,

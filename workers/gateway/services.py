@@ -4,6 +4,7 @@ on, and the decisions: its own (decider.py) and the rules-only fallback."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -58,6 +59,7 @@ class Services:
         self.keyring: Keyring = keyring_from_settings(settings)
         self.keys = KeyCache(self.store.api_key, settings.gateway.key_cache_seconds)
         self._producers: dict[str, Producer] = {}
+        self._refreshing: set[str] = set()  # keys being checked again in the background (KeyCache.refresh_due)
         tls = broker_tls(settings) or {}
         # Replies are awaited with BLPOP, whose own timeout is the deadline: the socket's must outlast it.
         longest_wait = max(settings.gateway.deadline_ms, settings.gateway.wait_ms) / 1000
@@ -95,9 +97,19 @@ class Services:
 
     async def caller(self, presented: str) -> Caller | None:
         known, caller = self.keys.cached(presented)
-        if known:
-            return caller
-        return await anyio.to_thread.run_sync(self.keys.verify, presented)
+        if not known:
+            return await anyio.to_thread.run_sync(self.keys.verify, presented)
+        if self.keys.refresh_due(presented) and presented not in self._refreshing:
+            self._refreshing.add(presented)
+            task = asyncio.get_running_loop().create_task(self._refresh_key(presented))
+            task.add_done_callback(lambda _: self._refreshing.discard(presented))
+        return caller
+
+    async def _refresh_key(self, presented: str) -> None:
+        try:
+            await anyio.to_thread.run_sync(self.keys.verify, presented)
+        except Exception as failure:  # noqa: BLE001 - the database is down: the answer expires, requests then get 503
+            log.warning("could not check an API key again: %s", type(failure).__name__)
 
     async def over_limit(self, caller: Caller) -> int | None:
         """None if the request is within the key's limits, else the seconds to wait before retrying."""
