@@ -5,26 +5,29 @@ Run from the repository root: ``python -m benchmarks.gateway_latency`` (``--quic
 It needs nothing running: per database it starts a private Redis, a fresh database (PostgreSQL in a throwaway
 cluster as ``tests/support/services.py`` does, skipped with a note if the server binaries are missing), producer keys
 (signing on, as in production), one ``slimline worker --queues transactions`` (concurrency 2, the command's
-default), one ``slimline worker --queues documents`` (concurrency 2, Slimline's default nice 10) and ``slimline
-serve`` (one process, uvloop + httptools), each with its default settings; an API key is created for the client.
+default), one ``slimline worker --queues documents`` (concurrency 2, Slimline's default nice 10) and two ``slimline
+serve`` processes (uvloop + httptools), each with its default settings but one: the second decides in the worker
+(``SLIMLINE_GATEWAY__DECIDE_IN=worker``). An API key is created for the client.
+
+Two paths, measured in turns in the same run, doing the same work (a decision on the account features, answered,
+and stored by the transactions worker):
+- ``gateway``: the default. The gateway enqueues the transaction and decides it itself (workers/gateway/decider.py);
+  the worker stores its decision after the answer. After each measurement the stored decisions are compared with
+  the answered ones (outcome and score) and the time until the last one was stored is printed.
+- ``worker``: the gateway enqueues the transaction with a reply key and answers with the worker's decision once it
+  is stored (the design before; it falls back to rules alone after the 150 ms deadline).
 
 - Offered load: an open-loop HTTP/1.1 client (asyncio streams, ``--connections`` keep-alive connections opened and
   used once before the measurement) sends request i at start + i/rate whatever the responses do; latency is counted
   from that due time to the response (so a late send counts against the gateway, not for it). Transactions come from the
   seeded simulator (``workers/transactions/simulator.py``) in time order, each sent once. The first ``--settle``
   seconds are sent but not counted.
-- Every response is checked: 200 with a decision; ``rules_only`` responses (the worker's decision did not come
-  within the gateway's deadline, 150 ms by default) are counted apart, as a share and in the percentiles (their
-  latency is that of the deadline).
+- Every response is checked: 200 with a decision; ``rules_only`` answers are counted apart, as a share and in the
+  percentiles (their latency is that of the deadline).
 - Documents busy: a flood of documents (``labelled_documents.jsonl`` texts) is enqueued before the measurement; the
   documents worker works through it meanwhile (the queue must still hold documents at the end: printed).
 - Where the time goes: CPU ms per decision of each process (``/proc``), and the gateway's own time per request
-  (``elapsed_ms`` in each response) beside the client's.
-
-Baselines measured in the same run: the documents-idle figures of the same database and load; and "direct": the
-gateway's own path without HTTP, in the client process (``workers.client.Producer.enqueue`` with a reply key, then
-BLPOP with the same deadline), which shows what HTTP, FastAPI, the key check and the rate limit add. The client
-shares the 2 cores with everything it measures.
+  (``elapsed_ms`` in each response) beside the client's. The client shares the 2 cores with everything it measures.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from tasks.app import create_app  # noqa: E402
 from tests.support.gateway import GatewayProcess, create_api_key, write_producer_keys  # noqa: E402
 from tests.support.services import REPO_ROOT, WorkerProcess  # noqa: E402
 from workers.client import enqueue  # noqa: E402
+from workers.db.store import OutcomeStore  # noqa: E402
 from workers.db.engine import migrate  # noqa: E402
 from workers.runtime.queues import inspection_client  # noqa: E402
 from workers.runtime.redis_server import RedisServer, free_port  # noqa: E402
@@ -75,7 +79,7 @@ progress = Console(stderr=True, width=200)
 class Measurement:
     database: str
     documents: str  # idle | busy
-    path: str  # http: through the gateway; direct: the same enqueue-and-wait in the client process, no HTTP
+    path: str  # gateway: decided in the gateway, stored by the worker after the answer; worker: the worker's stored decision
     offered_per_second: float
     connections: int
     sent: int
@@ -92,6 +96,10 @@ class Measurement:
     documents_left: int | None = None
     load_average: float = 0.0
     cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
+    answered: int = 0  # gateway path: decisions answered (the settling seconds included)
+    stored: int = 0  # ... found stored by the worker
+    stored_same: int = 0  # ... with the answered outcome and score
+    stored_within_s: float = float("nan")  # ... the last one, this long after the last answer
 
 
 @dataclass
@@ -129,13 +137,18 @@ class Deployment:
             stack.callback(worker.stop)
             self.workers[queue] = worker.start(timeout=600)
             wait_ready(port, 600)  # every pool process has its models loaded (slow on a loaded machine)
-        self.gateway = GatewayProcess(self.env | gateway_env, root / f"{database}-gateway.log")
-        stack.callback(self.gateway.stop)
-        self.gateway.start()
+        self.gateways = {}
+        for path in ("gateway", "worker"):
+            gateway = GatewayProcess(self.env | {"SLIMLINE_GATEWAY__DECIDE_IN": path} | gateway_env,
+                                     root / f"{database}-gateway-{path}.log")
+            stack.callback(gateway.stop)
+            self.gateways[path] = gateway.start()
+        self.store = OutcomeStore.from_url(database_url)
+        stack.callback(self.store.engine.dispose)
 
     def processes(self) -> dict[str, list[int]]:
         tx, docs = (self.workers[name].process.pid for name in ("transactions", "documents"))  # type: ignore[union-attr]
-        return {"gateway": [self.gateway.pid], "transactions worker": [tx, *children_of(tx)],
+        return {"gateway": [gateway.pid for gateway in self.gateways.values()], "transactions worker": [tx, *children_of(tx)],
                 "documents worker": [docs, *children_of(docs)], "redis": [self.redis_pid],
                 "client (this process)": [os.getpid()]}
 
@@ -156,6 +169,7 @@ class Sample:
     ok: bool
     rules_only: bool
     gateway_ms: float
+    decision: tuple[str, float | None] | None = None  # outcome and score answered
 
 
 class HttpConnection:
@@ -237,7 +251,8 @@ async def _drive(url: str, key: str, items: list[dict[str, Any]], rate: float, c
             pool.put_nowait(connection)
         latency = (time.perf_counter() - due) * 1000
         samples[index] = Sample(latency if ok else float("inf"), ok, bool(body.get("rules_only")),
-                                float(body.get("elapsed_ms", float("nan"))))
+                                float(body.get("elapsed_ms", float("nan"))),
+                                (body["outcome"], body.get("score")) if ok else None)
 
     # Warm-up, not counted: every connection used once, the gateway's and the worker's paths warm.
     await open_loop(items, rate, warm_up, send)
@@ -246,48 +261,16 @@ async def _drive(url: str, key: str, items: list[dict[str, Any]], rate: float, c
     return [sample for sample in samples[warm_up:] if sample is not None]
 
 
-async def _drive_direct(deployment: Deployment, items: list[dict[str, Any]], rate: float, warm_up: int,
-                        deadline_ms: float) -> list[Sample]:
-    """The gateway's path without HTTP: enqueue with a reply key, then BLPOP until the deadline; a missed deadline
-    counts as a rules-only answer at the deadline."""
-    import redis.asyncio
-
-    from workers.client import Producer
-    from workers.gateway.services import PUBLISH_OPTIONS
-    from workers.runtime.publish import Signer, keyring_from_settings
-    from workers.runtime.replies import new_reply_key
-
-    keyring = keyring_from_settings(deployment.settings)
-    producer = Producer(deployment.app, deployment.settings, PRODUCER,
-                        Signer(PRODUCER, keyring.signing_key(PRODUCER), deployment.settings.worker_producer_id),
-                        publish_options=PUBLISH_OPTIONS, check_back_pressure=False)
-    client = redis.asyncio.Redis.from_url(deployment.redis.url, socket_timeout=10)
-    samples: list[Sample | None] = [None] * len(items)
-
-    async def send(index: int, item: dict[str, Any], due: float) -> None:
-        key = new_reply_key()
-        producer.enqueue(Kind.transactions, [item], reply_to=key, record=False)  # from the event loop, as the gateway
-        remaining = due + deadline_ms / 1000 - time.perf_counter()
-        popped = await client.blpop([key], timeout=remaining) if remaining > 0.001 else None
-        samples[index] = Sample((time.perf_counter() - due) * 1000, True, popped is None, float("nan"))
-
-    await open_loop(items, rate, warm_up, send)
-    await client.aclose()
-    return [sample for sample in samples[warm_up:] if sample is not None]
-
-
 def measure(deployment: Deployment, stream: TransactionStream, documents: str, args: argparse.Namespace,
-            path: str = "http") -> Measurement:
+            path: str) -> Measurement:
     rate = args.rate
     warm_up = args.connections
     items = stream.take(int(rate * args.seconds) + warm_up)
     processes = deployment.processes()
     cpu_before = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in processes.items()}
     started = time.perf_counter()
-    if path == "http":
-        samples = uvloop.run(_drive(deployment.gateway.url, deployment.key, items, rate, args.connections, warm_up))
-    else:
-        samples = uvloop.run(_drive_direct(deployment, items, rate, warm_up, args.deadline_ms))
+    samples = uvloop.run(_drive(deployment.gateways[path].url, deployment.key, items, rate,
+                               args.connections, warm_up))
     span = time.perf_counter() - started
     cpu = {name: (sum(cpu_seconds(pid) for pid in pids) - cpu_before[name]) * 1000 / len(items)
            for name, pids in processes.items()}
@@ -304,7 +287,23 @@ def measure(deployment: Deployment, stream: TransactionStream, documents: str, a
         gateway_p99_ms=percentile(gateway_ms, 99) if gateway_ms else float("nan"),
         achieved_per_second=len(samples) / span,
         documents_left=deployment.documents_left() if documents == "busy" else None,
-        load_average=os.getloadavg()[0], cpu_ms_per_request=cpu)
+        load_average=os.getloadavg()[0], cpu_ms_per_request=cpu,
+        **(stored_as_answered(deployment, items[warm_up:], samples) if path == "gateway" else {}))
+
+
+def stored_as_answered(deployment: Deployment, items: list[dict[str, Any]], samples: list[Sample]) -> dict[str, Any]:
+    """Wait (up to a minute) until the worker has stored every answered decision; count those stored with the
+    answered outcome and score."""
+    answered = {item["id"]: sample.decision for item, sample in zip(items, samples, strict=True) if sample.decision}
+    last_answer, stored = time.perf_counter(), {}
+    while len(stored) < len(answered) and time.perf_counter() - last_answer < 60:
+        missing = [item_id for item_id in answered if item_id not in stored]
+        for row in deployment.store.current_results(Kind.transactions, item_ids=missing):
+            stored[row["item_id"]] = (row["result"]["action"], row["result"]["score"])
+        if len(stored) < len(answered):
+            time.sleep(0.2)
+    return {"answered": len(answered), "stored": len(stored), "stored_same": sum(stored.get(key) == value for key, value in answered.items()),
+            "stored_within_s": time.perf_counter() - last_answer}
 
 
 
@@ -313,14 +312,14 @@ def run_database(kind: str, args: argparse.Namespace, report: Report) -> None:
     stream = TransactionStream(accounts=args.accounts, days=30)
     with tempfile.TemporaryDirectory(prefix=f"slimline-gwlat-{kind}-") as tmp, \
             database_url(kind, Path(tmp)) as url, ExitStack() as stack:
-        progress.print(f"{kind}: starting Redis, the database, two workers and the gateway…")
+        progress.print(f"{kind}: starting Redis, the database, two workers and two gateways…")
         deployment = Deployment(Path(tmp), kind, url, stack, args.gateway_env)
         for state in ("idle", "busy"):
             if state == "busy":
                 deployment.flood_documents(args.flood, "flood")
                 time.sleep(2.0)  # the documents worker has taken its first batches
             for repeat in range(args.repeats):
-                for path in ("http", "direct"):
+                for path in ("gateway", "worker"):
                     report.latency.append(measure(deployment, stream, state, args, path))
                     progress.print(f"{kind}: documents {state}, {path} ({repeat + 1}/{args.repeats}): "
                                    f"{_short(report.latency[-1])}")
@@ -333,7 +332,9 @@ def run_database(kind: str, args: argparse.Namespace, report: Report) -> None:
 def _short(m: Measurement) -> str:
     return (f"p50 {m.p50_ms:.1f} ms, p95 {m.p95_ms:.1f} ms, p99 {m.p99_ms:.1f} ms (gateway p99 {m.gateway_p99_ms:.1f}),"
             f" failed {m.failed}, rules-only {m.rules_only}/{m.counted}, achieved {m.achieved_per_second:.0f}/s, "
-            f"load {m.load_average:.2f}")
+            f"load {m.load_average:.2f}"
+            + (f", stored as answered {m.stored_same}/{m.answered} (within {m.stored_within_s:.1f} s of the last answer)"
+               if m.path == "gateway" else ""))
 
 
 def print_report(report: Report) -> None:
@@ -345,7 +346,7 @@ def print_report(report: Report) -> None:
     table = Table(caption=f"ms from the request's due time to its response; aim: p99 ≤ {P99_AIM_MS:.0f} ms at 200/s with "
                           f"documents busy, PostgreSQL · ÷ idle: against the median idle p99, same database")
     for column in ("database", "documents", "path", "p50", "p95", "p99", "max", "p99 ÷ idle", "gateway p50/p99",
-                   "rules-only", "failed", "achieved/s", "docs left", "load"):
+                   "rules-only", "failed", "stored as answered", "achieved/s", "docs left", "load"):
         table.add_column(column, justify="left" if column in ("database", "documents", "path") else "right")
     idle = {(m.database, m.path): float(np.median([o.p99_ms for o in report.latency if o.database == m.database and
                                                    o.path == m.path and o.documents == "idle"]))
@@ -354,7 +355,8 @@ def print_report(report: Report) -> None:
         table.add_row(m.database, m.documents, m.path, f"{m.p50_ms:.1f}", f"{m.p95_ms:.1f}", f"{m.p99_ms:.1f}",
                       f"{m.max_ms:.0f}", f"{m.p99_ms / idle[(m.database, m.path)]:.2f}",
                       f"{m.gateway_p50_ms:.1f}/{m.gateway_p99_ms:.1f}", f"{m.rules_only}/{m.counted}",
-                      str(m.failed), f"{m.achieved_per_second:.0f}",
+                      str(m.failed), f"{m.stored_same}/{m.answered}" if m.path == "gateway" else "(before)",
+                      f"{m.achieved_per_second:.0f}",
                       "" if m.documents_left is None else str(m.documents_left), f"{m.load_average:.2f}")
     out.print(table)
     split = Table(title="CPU ms per request, by process")
@@ -367,15 +369,15 @@ def print_report(report: Report) -> None:
     out.print(split)
     for database in sorted({m.database for m in report.latency}):
         busy = [m for m in report.latency if m.database == database and m.documents == "busy"]
-        http = [m.p99_ms for m in busy if m.path == "http"]
-        direct = [m.p99_ms for m in busy if m.path == "direct"]
-        if http:
-            median = float(np.median(http))
-            verdict = "meets" if median <= P99_AIM_MS else "misses"
-            out.print(f"{database}, documents busy, {config['rate']:.0f}/s: median p99 {median:.1f} ms over "
-                      f"{len(http)} run(s) ({verdict} the aim of {P99_AIM_MS:.0f} ms); without HTTP (direct) "
-                      f"{float(np.median(direct)):.1f} ms; rules-only answers "
-                      f"{sum(m.rules_only for m in busy if m.path == 'http')}/{sum(m.counted for m in busy if m.path == 'http')}")
+        p99 = {path: float(np.median([m.p99_ms for m in busy if m.path == path]) if busy else np.nan)
+               for path in ("gateway", "worker")}
+        answered = [m for m in report.latency if m.database == database and m.path == "gateway"]
+        if busy:
+            verdict = "meets" if p99["gateway"] <= P99_AIM_MS else "misses"
+            out.print(f"{database}, documents busy, {config['rate']:.0f}/s: median p99 {p99['gateway']:.1f} ms deciding "
+                      f"in the gateway ({verdict} the aim of {P99_AIM_MS:.0f} ms), {p99['worker']:.1f} ms deciding in "
+                      f"the worker (÷ {p99['worker'] / p99['gateway']:.1f}); stored as answered "
+                      f"{sum(m.stored_same for m in answered)}/{sum(m.answered for m in answered)}")
     for note in report.notes:
         out.print(f"[yellow]note[/]: {note}")
 
@@ -392,8 +394,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="measurements per documents state (default 3)")
     parser.add_argument("--flood", type=int, default=6000, help="documents enqueued for the busy state (default 6000)")
     parser.add_argument("--accounts", type=int, default=1000, help="simulated accounts (default 1000)")
-    parser.add_argument("--deadline-ms", type=float, default=150.0,
-                        help="the direct path's deadline: keep it equal to the gateway's (default 150)")
     parser.add_argument("--gateway-setting", action="append", default=[], metavar="SLIMLINE_X=VALUE",
                         help="an environment setting for the gateway only (e.g. SLIMLINE_GATEWAY__DEADLINE_MS=100)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 4 s per measurement, one repeat")
