@@ -45,6 +45,7 @@ TEST_ENV = {
     # Workers at the same priority as the test that waits for them: a niced worker loading its models on a
     # busy CI machine can take minutes (tests/test_cpu_priority.py checks the production default).
     "SLIMLINE_WORKER_NICE": "0",
+    "SLIMLINE_LATENCY_WORKER_NICE": "0",
 }
 
 

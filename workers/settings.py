@@ -79,9 +79,14 @@ class Settings(BaseSettings):
     # transactions get the CPU first. With a flood of documents, the p99 of transactions at 200/s fell from
     # 48 to 31 ms on SQLite and from 52 to 38 ms on PostgreSQL (benchmarks/transactions_latency.py). 0: off.
     worker_nice: int = Field(default=10, ge=0, le=19)
+    # Workers that consume transactions run a little below the HTTP gateway, which answers decisions inside the
+    # request (workers/gateway/decider.py), and well above the bulk workers: on a shared host the gateway's p99
+    # depends on it (benchmarks/gateway_latency.py, README "HTTP gateway"). 0: off. Lane workers ("urgent") are
+    # never niced: a caller waits on each of their items.
+    latency_worker_nice: int = Field(default=5, ge=0, le=19)
     plugins: list[str] = []
     # A lane's worker ("urgent"): it consumes its kinds' lane queues (documents.urgent) instead of the bulk ones.
-    # Run it with SLIMLINE_WORKER_NICE=0 and a short batch wait (README, "HTTP gateway").
+    # It runs un-niced, with a short batch wait (README, "HTTP gateway").
     worker_lane: Literal["urgent"] | None = None
 
     # Who is enqueuing (recorded in the audit log).

@@ -203,8 +203,9 @@ class LogMasking(SlimlineStep):
 
 
 class CpuPriority(SlimlineStep):
-    """Transactions get the CPU first: a worker serving no latency-critical kind and no lane runs niced (the
-    pool inherits it)."""
+    """Transactions get the CPU first: the gateway (which answers decisions in the request) at full priority, then
+    workers of a latency-critical kind (SLIMLINE_LATENCY_WORKER_NICE), then the rest (SLIMLINE_WORKER_NICE); the
+    pool inherits it. A lane's worker is never niced: a caller waits on each of its items."""
 
     requires = (LogMasking,)
 
@@ -213,9 +214,14 @@ class CpuPriority(SlimlineStep):
 
         settings = get_settings()
         kinds = {Kind(kind) for kind in worker.app.conf.slimline_consumed_kinds}
-        if settings.worker_nice and not kinds & LATENCY_CRITICAL_KINDS and not worker.app.conf.slimline_lane:
-            lower_cpu_priority(settings.worker_nice)
-            log.info("running at nice %d: this worker serves no latency-critical queue", settings.worker_nice)
+        if worker.app.conf.slimline_lane:
+            return
+        critical = bool(kinds & LATENCY_CRITICAL_KINDS)
+        nice = settings.latency_worker_nice if critical else settings.worker_nice
+        if nice:
+            lower_cpu_priority(nice)
+            log.info("running at nice %d: %s", nice, "below the gateway, above bulk workers" if critical
+                     else "this worker serves no latency-critical queue")
 
 
 class Metrics(SlimlineStep):

@@ -10,7 +10,8 @@ from workers.settings import Settings
 
 # Kinds with a pipeline: workers consume, and `drain` waits for, only these.
 PIPELINE_KINDS: frozenset[Kind] = frozenset(kind for kind in Kind if kind.value in pipeline_names())
-# Kinds that must get the CPU first: workers serving none of these run at a lower priority (SLIMLINE_WORKER_NICE).
+# Kinds that must get the CPU first: workers serving none of these run at a lower priority (SLIMLINE_WORKER_NICE)
+# than those that do (SLIMLINE_LATENCY_WORKER_NICE).
 LATENCY_CRITICAL_KINDS: frozenset[Kind] = frozenset({Kind.transactions})
 # Kinds whose hard cases (results marked needs_review) go on to the escalation queue.
 ESCALATING_KINDS: frozenset[Kind] = frozenset({Kind.documents, Kind.products})
