@@ -55,7 +55,7 @@ from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from benchmarks.documents_path import children_of, cpu_seconds, load_texts, wait_ready  # noqa: E402
-from benchmarks.latency_runs import database_url, percentile, run_per_database  # noqa: E402
+from benchmarks.latency_runs import database_url, percentile, postgres_processes, run_per_database  # noqa: E402
 from benchmarks.transactions_latency import TransactionStream  # noqa: E402
 from schemas import Kind  # noqa: E402
 from tasks.app import create_app  # noqa: E402
@@ -150,6 +150,7 @@ class Deployment:
         tx, docs = (self.workers[name].process.pid for name in ("transactions", "documents"))  # type: ignore[union-attr]
         return {"gateway": [gateway.pid for gateway in self.gateways.values()], "transactions worker": [tx, *children_of(tx)],
                 "documents worker": [docs, *children_of(docs)], "redis": [self.redis_pid],
+                "postgres": postgres_processes(self.database_url),
                 "client (this process)": [os.getpid()]}
 
     def flood_documents(self, count: int, prefix: str) -> None:
@@ -267,13 +268,15 @@ def measure(deployment: Deployment, stream: TransactionStream, documents: str, a
     warm_up = args.connections
     items = stream.take(int(rate * args.seconds) + warm_up)
     processes = deployment.processes()
-    cpu_before = {name: sum(cpu_seconds(pid) for pid in pids) for name, pids in processes.items()}
+    cpu_before = {name: _cpu_by_pid(pids) for name, pids in processes.items()}
     started = time.perf_counter()
     samples = uvloop.run(_drive(deployment.gateways[path].url, deployment.key, items, rate,
                                args.connections, warm_up))
     span = time.perf_counter() - started
-    cpu = {name: (sum(cpu_seconds(pid) for pid in pids) - cpu_before[name]) * 1000 / len(items)
-           for name, pids in processes.items()}
+    cpu = {}
+    for name, pids in processes.items():
+        used = [seconds - cpu_before[name][pid] for pid, seconds in _cpu_by_pid(pids).items() if pid in cpu_before[name]]
+        cpu[name] = sum(used) * 1000 / len(items)
     counted = samples[int(rate * args.settle):]
     latencies = [sample.latency_ms for sample in counted]
     gateway_ms = [sample.gateway_ms for sample in counted if sample.ok]
@@ -289,6 +292,17 @@ def measure(deployment: Deployment, stream: TransactionStream, documents: str, a
         documents_left=deployment.documents_left() if documents == "busy" else None,
         load_average=os.getloadavg()[0], cpu_ms_per_request=cpu,
         **(stored_as_answered(deployment, items[warm_up:], samples) if path == "gateway" else {}))
+
+
+def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """CPU seconds of each process still running (a database backend may end meanwhile: it is left out)."""
+    seconds = {}
+    for pid in pids:
+        try:
+            seconds[pid] = cpu_seconds(pid)
+        except FileNotFoundError:
+            pass
+    return seconds
 
 
 def stored_as_answered(deployment: Deployment, items: list[dict[str, Any]], samples: list[Sample]) -> dict[str, Any]:

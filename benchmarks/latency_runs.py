@@ -31,6 +31,26 @@ def database_url(kind: str, root: Path) -> Iterator[str]:
         cluster.destroy()
 
 
+def postgres_processes(url: str) -> list[int]:
+    """The PostgreSQL server listening on ``url``'s port and its backends (none for SQLite)."""
+    from sqlalchemy.engine import make_url
+
+    from benchmarks.documents_path import children_of
+
+    port = make_url(url).port
+    if port is None:
+        return []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if command and command[0].endswith(b"postgres") and str(port).encode() in command:
+                return [int(entry.name), *children_of(int(entry.name))]
+    return []
+
+
 def percentile(values: list[float], share: float) -> float:
     """Nearest rank; values may hold infinities (requests never answered)."""
     ordered = sorted(values)
