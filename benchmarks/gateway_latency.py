@@ -79,7 +79,7 @@ progress = Console(stderr=True, width=200)
 class Measurement:
     database: str
     documents: str  # idle | busy
-    path: str  # gateway: decided in the gateway, stored by the worker after the answer; worker: the worker's stored decision
+    path: str  # gateway: decided in the gateway, stored by the worker after the answer; worker: the stored decision
     offered_per_second: float
     connections: int
     sent: int
@@ -275,7 +275,8 @@ def measure(deployment: Deployment, stream: TransactionStream, documents: str, a
     span = time.perf_counter() - started
     cpu = {}
     for name, pids in processes.items():
-        used = [seconds - cpu_before[name][pid] for pid, seconds in _cpu_by_pid(pids).items() if pid in cpu_before[name]]
+        before = cpu_before[name]
+        used = [seconds - before[pid] for pid, seconds in _cpu_by_pid(pids).items() if pid in before]
         cpu[name] = sum(used) * 1000 / len(items)
     counted = samples[int(rate * args.settle):]
     latencies = [sample.latency_ms for sample in counted]
@@ -316,7 +317,8 @@ def stored_as_answered(deployment: Deployment, items: list[dict[str, Any]], samp
             stored[row["item_id"]] = (row["result"]["action"], row["result"]["score"])
         if len(stored) < len(answered):
             time.sleep(0.2)
-    return {"answered": len(answered), "stored": len(stored), "stored_same": sum(stored.get(key) == value for key, value in answered.items()),
+    same = sum(stored.get(key) == value for key, value in answered.items())
+    return {"answered": len(answered), "stored": len(stored), "stored_same": same,
             "stored_within_s": time.perf_counter() - last_answer}
 
 

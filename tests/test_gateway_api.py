@@ -102,7 +102,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "SLIMLINE_GATEWAY__DEADLINE_MS": str(DEADLINE_MS), "SLIMLINE_GATEWAY__WAIT_MS": "60000",
         "SLIMLINE_GATEWAY__KEY_CACHE_SECONDS": "0", "SLIMLINE_GATEWAY__MAX_BODY_BYTES": str(MAX_BODY_BYTES)}
     gateway = GatewayProcess(gateway_env, root / "gateway.log")
-    worker_gateway = GatewayProcess(gateway_env | {"SLIMLINE_GATEWAY__DECIDE_IN": "worker"}, root / "worker-gateway.log")
+    worker_gateway = GatewayProcess(gateway_env | {"SLIMLINE_GATEWAY__DECIDE_IN": "worker"},
+                                    root / "worker-gateway.log")
     transactions = WorkerProcess(worker_env, root / "transactions.log", queues="transactions")
     # The urgent lane's worker: its own process, not niced, a short batch wait (README, "HTTP gateway").
     urgent = WorkerProcess(worker_env, root / "urgent.log", command=[

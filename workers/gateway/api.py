@@ -353,7 +353,8 @@ def _decision(item_id: str, message_id: str, result: dict[str, Any], source: str
     return Decision(id=item_id, message_id=message_id, outcome=result["action"], score=result.get("score"),
                     rules_fired=rules, reason_codes=codes, model_reasons=reasons,
                     decided_by=result.get("decided_by") or "rules", decided_in=source,
-                    rules_only=source == "rules_only", fallback_reason=reason, stored=source == "worker", review_status=result.get("review_status"),
+                    rules_only=source == "rules_only", fallback_reason=reason, stored=source == "worker",
+                    review_status=result.get("review_status"),
                     rule_set_version=result.get("rule_set_version"), model_version=result.get("model_version"),
                     degraded=result.get("degraded"), elapsed_ms=round((time.perf_counter() - started) * 1000, 3))
 

@@ -1,9 +1,9 @@
 """Decisions made inside the request (``SLIMLINE_GATEWAY__DECIDE_IN=gateway``, the default): the transactions
 pipeline a worker runs, on the same rules, model and per-account features in Redis, run in the gateway.
 
-The transaction is enqueued as usual before it is decided, so a worker stores its decision through the one path
-(producer → queue → batch runner → pipeline → store) and nothing answered is lost. The account features record each
-transaction id once and keep a snapshot of what it got (features.py), so the worker decides on the same features
+The transaction is enqueued as usual before it is decided, so a worker stores its decision through the one
+path (producer → queue → batch runner → pipeline → store) and nothing answered is lost. The account features
+record each transaction id once and keep a snapshot of what it got (features.py), so the worker decides on the same features
 as the gateway did, whichever of the two comes first: the stored decision is the answered one unless a rule version
 was promoted in between (each side picks it up within ``SLIMLINE_TRANSACTIONS__RULES_REFRESH_SECONDS``) or the
 gateway and the workers run different models. Each stored row names its rule and model versions.

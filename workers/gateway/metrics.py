@@ -27,7 +27,8 @@ class GatewayMetrics:
         self.items = Counter("slimline_gateway_items", "Items by kind and status (accepted, rejected, too_large, "
                              "not_sent, stored, failed, pending).", ["kind", "status"], registry=self.registry)
         self.decisions = Counter("slimline_gateway_decisions", "Synchronous decisions by source: gateway (decided in "
-                                 "the request), worker (the stored decision) or rules_only (the deadline passed).", ["source"], registry=self.registry)
+                                 "the request), worker (the stored decision) or rules_only (the deadline passed).",
+                                 ["source"], registry=self.registry)
         self.registry.register(QueueDepths(broker_client(settings)))
 
     def observe(self, route: str, status: int, seconds: float) -> None:

@@ -23,7 +23,7 @@ from schemas import Kind
 from workers.client import Producer
 from workers.db.store import OutcomeStore
 from workers.gateway.decider import GatewayDecider
-from workers.gateway.keys import Caller, KeyCache
+from workers.gateway.keys import Caller, KeyCache, presented_digest
 from workers.gateway.rules_only import RulesOnly
 from workers.runtime.connection import broker_tls, broker_transport_options, redis_url
 from workers.runtime.heap import freeze_after_warm_up
@@ -59,7 +59,8 @@ class Services:
         self.keyring: Keyring = keyring_from_settings(settings)
         self.keys = KeyCache(self.store.api_key, settings.gateway.key_cache_seconds)
         self._producers: dict[str, Producer] = {}
-        self._refreshing: set[str] = set()  # keys being checked again in the background (KeyCache.refresh_due)
+        # Checks of cached keys running in the background (KeyCache.refresh_due), by the key's digest.
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
         tls = broker_tls(settings) or {}
         # Replies are awaited with BLPOP, whose own timeout is the deadline: the socket's must outlast it.
         longest_wait = max(settings.gateway.deadline_ms, settings.gateway.wait_ms) / 1000
@@ -99,10 +100,10 @@ class Services:
         known, caller = self.keys.cached(presented)
         if not known:
             return await anyio.to_thread.run_sync(self.keys.verify, presented)
-        if self.keys.refresh_due(presented) and presented not in self._refreshing:
-            self._refreshing.add(presented)
-            task = asyncio.get_running_loop().create_task(self._refresh_key(presented))
-            task.add_done_callback(lambda _: self._refreshing.discard(presented))
+        digest = presented_digest(presented)
+        if self.keys.refresh_due(presented) and digest not in self._refreshing:
+            self._refreshing[digest] = asyncio.get_running_loop().create_task(self._refresh_key(presented))
+            self._refreshing[digest].add_done_callback(lambda _: self._refreshing.pop(digest, None))
         return caller
 
     async def _refresh_key(self, presented: str) -> None:
